@@ -1,0 +1,48 @@
+#pragma once
+// Shared test helpers: source/binary locations, temporary directories, running the CLI.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace prospect::test {
+
+inline std::filesystem::path source_dir() { return PROSPECT_SOURCE_DIR; }
+inline std::filesystem::path golden_dir() { return source_dir() / "tests" / "golden"; }
+inline std::filesystem::path cli_path() { return PROSPECT_CLI; }
+// The real Qwen3 tokenizer fetched by scripts/fetch_assets.sh (an ignored cache directory).
+inline std::filesystem::path qwen3_tokenizer_dir() { return source_dir() / ".cache" / "tokenizers" / "qwen3"; }
+
+// A fresh temporary directory removed at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "prospect-test-XXXXXX").string();
+    char* p = mkdtemp(tmpl.data());
+    if (!p) throw std::runtime_error("mkdtemp failed");
+    path_ = p;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& s) const { return path_ / s; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct RunResult {
+  int rc;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs a shell command line, capturing stdout and stderr.
+RunResult run_command(const std::string& cmdline);
+// Runs the prospect CLI with the given argument string.
+inline RunResult run_cli(const std::string& args) { return run_command("'" + cli_path().string() + "' " + args); }
+
+}  // namespace prospect::test
