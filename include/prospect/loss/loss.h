@@ -13,7 +13,8 @@
 namespace prospect::loss {
 
 // Everything a loss of the family may need for one micro-batch of n examples. Unused fields may be
-// undefined. Any float dtype and device; losses compute in fp32.
+// undefined. Any float dtype and device; losses compute in fp32 (fp64 inputs stay fp64, which the
+// finite-difference gradient checks rely on).
 struct LossInputs {
   torch::Tensor policy_logps;      // [n] Σ log πθ(y|x) over completion tokens (carries gradient)
   torch::Tensor ref_logps;         // [n] Σ log πref(y|x) (no gradient)
@@ -21,6 +22,8 @@ struct LossInputs {
   torch::Tensor labels;            // [n] bool: true = desirable / chosen (unpaired families)
   torch::Tensor kl_policy_logps;   // [n] policy log-probs of the KL completions y'_i (no gradient)
   torch::Tensor kl_ref_logps;      // [n] reference log-probs of the KL completions
+  torch::Tensor kl_lengths;        // [n] completion token counts |y'_i| of the KL completions
+                                   //     (enhanced_kto's unpaired odds-ratio baseline needs them)
   torch::Tensor pair_ids;          // [n] int64: examples from one preference pair share an id; -1 none
   // Paired families (DPO, ORPO, SimPO): chosen and rejected side by side, [m] each.
   torch::Tensor chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps;
@@ -30,10 +33,14 @@ struct LossInputs {
   torch::Tensor nll_count;         // scalar count of those tokens
   int64_t step = 0;                // optimizer step (for staged schedules)
   bool training = true;            // running statistics are updated only in training
+  // The factor the trainer applies to the returned loss before backward (1/accumulation steps,
+  // ...). component_grad_clip bounds refer to the unscaled per-example gradient, so the clip
+  // divides it out again.
+  double loss_scale = 1.0;
 };
 
 struct LossOutput {
-  torch::Tensor loss;                       // scalar fp32 (carries gradient)
+  torch::Tensor loss;                       // scalar fp32, fp64 for fp64 inputs (carries gradient)
   std::map<std::string, double> metrics;    // absent keys mean "not defined this step"
 };
 
