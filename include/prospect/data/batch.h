@@ -41,6 +41,8 @@ struct Batch {
   torch::Tensor kl_lengths;        // [B]
   std::vector<int64_t> indices;    // dataset index per row (Example::index)
   std::vector<int64_t> kl_source;  // per row: dataset index whose completion the KL row borrows
+  int64_t kl_fallbacks = 0;        // KL rows that could not borrow from their own micro-batch (schedule.h)
+  int64_t epoch = 0, batch = 0;    // position in the schedule (loader.h)
   int64_t num_tokens() const { return attention_mask.defined() ? attention_mask.sum().item<int64_t>() : 0; }
 };
 
@@ -48,8 +50,15 @@ struct Batch {
 struct PairBatch {
   torch::Tensor chosen_input_ids, chosen_attention_mask, chosen_completion_mask;        // [B, Tc]
   torch::Tensor rejected_input_ids, rejected_attention_mask, rejected_completion_mask;  // [B, Tr]
-  torch::Tensor chosen_lengths, rejected_lengths;  // [B]
-  std::vector<int64_t> indices;
+  torch::Tensor chosen_lengths, rejected_lengths;  // [B] completion tokens after truncation
+  torch::Tensor pair_ids;                          // [B] int64
+  std::vector<int64_t> indices;                    // dataset index per row (PairExample::index)
+  int64_t epoch = 0, batch = 0;                    // position in the schedule (loader.h)
+  int64_t num_tokens() const {
+    return chosen_attention_mask.defined()
+               ? chosen_attention_mask.sum().item<int64_t>() + rejected_attention_mask.sum().item<int64_t>()
+               : 0;
+  }
 };
 
 }  // namespace prospect::data

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "prospect/io/checkpoint.h"
 #include "prospect/model/config.h"
 #include "prospect/model/linear.h"
 
@@ -38,11 +39,33 @@ struct RMSNormImpl : torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
+// Rotary tables for one forward: cos/sin [B, 1, T, D] in the model dtype (computed in fp32, then cast).
+struct RopeTables {
+  torch::Tensor cos, sin;
+};
+// Inverse frequencies [D/2] fp32 for the config's rope type (default, linear, llama3, yarn), and the
+// attention scaling applied to cos/sin (1 except for yarn).
+std::pair<torch::Tensor, double> rope_inv_freq(const ModelConfig& c, torch::Device device);
+RopeTables rope_tables(const ModelConfig& c, const torch::Tensor& position_ids, torch::ScalarType dtype);
+
+// What attention needs besides its input. mask: additive [B, 1, T, P+T] in the model dtype, or undefined
+// (then is_causal decides).
+struct AttentionContext {
+  RopeTables rope;
+  torch::Tensor mask;
+  bool is_causal = true;
+};
+
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& c);
+  // x [B, T, E] -> [B, T, E]. With cache_k/cache_v (may hold undefined tensors), the new rotated k/v are
+  // appended to them and attention runs over the whole cache.
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx, torch::Tensor* cache_k = nullptr,
+                        torch::Tensor* cache_v = nullptr);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};  // [H*D,E] [Hkv*D,E] [Hkv*D,E] [E,H*D]
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // [D] each, Qwen3 only
   int64_t H, Hkv, D;
+  double scaling;  // D^-0.5
 };
 TORCH_MODULE(Attention);
 
@@ -55,6 +78,8 @@ TORCH_MODULE(MLP);
 
 struct DecoderLayerImpl : torch::nn::Module {
   explicit DecoderLayerImpl(const ModelConfig& c);
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx, torch::Tensor* cache_k = nullptr,
+                        torch::Tensor* cache_v = nullptr);  // [B, T, E] -> [B, T, E]
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};  // [E]
   Attention self_attn{nullptr};
   MLP mlp{nullptr};
@@ -87,7 +112,9 @@ class CausalLMImpl : public torch::nn::Module {
   // Every Linear by its HF module path ("model.layers.0.self_attn.q_proj"); the LM head excluded.
   std::vector<std::pair<std::string, Linear>> named_linears();
   // Base weights by HF tensor name (the tied head not repeated). Adapter tensors are not included.
+  // This is the one name table used for loading, saving and initialisation.
   std::vector<std::pair<std::string, torch::Tensor>> hf_state();
+  int64_t num_parameters();  // base parameters (tied head counted once)
   torch::ScalarType dtype() const;
   torch::Device device() const;
 
@@ -101,6 +128,9 @@ TORCH_MODULE(CausalLM);
 // A stray lm_head.weight is ignored when tie_word_embeddings is true. Base parameters are frozen
 // (requires_grad false).
 CausalLM load_model(const std::filesystem::path& dir, torch::ScalarType dtype, torch::Device device);
+// Same from a config and an opened tensor store (config.json already parsed).
+CausalLM load_model(const ModelConfig& config, const io::TensorStore& store, torch::ScalarType dtype,
+                    torch::Device device, const std::string& source);
 // Random initialisation as transformers (normal(0, initializer_range), norms 1), seeded.
 CausalLM init_model(const ModelConfig& config, uint64_t seed, torch::ScalarType dtype);
 // Writes a standalone HF directory: config.json (dtype updated), generation_config.json (given or a

@@ -24,6 +24,9 @@ class AdaptersDisabled {
   AdaptersDisabled();
   ~AdaptersDisabled();
   static bool active();
+  // Sets the thread's state and returns the previous one (for code that must restore a captured
+  // state, e.g. recomputation under gradient checkpointing).
+  static bool set_active(bool disabled);
 
  private:
   bool prev_;

@@ -42,6 +42,9 @@ class Tokenizer {
   bool add_bos_token() const { return add_bos_token_; }
   bool add_eos_token() const { return add_eos_token_; }
   const std::filesystem::path& source_dir() const { return dir_; }
+  // Worker threads for encode_batch (0 = hardware concurrency, 1 = run on the calling thread).
+  void set_num_threads(int n) { num_threads_ = n; }
+  int num_threads() const { return num_threads_; }
 
  protected:
   SpecialTokens special_;
@@ -49,6 +52,7 @@ class Tokenizer {
   std::optional<int64_t> model_max_length_;
   bool add_bos_token_ = false, add_eos_token_ = false;
   std::filesystem::path dir_;
+  int num_threads_ = 0;
 };
 
 }  // namespace prospect::tokenizer

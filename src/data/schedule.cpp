@@ -1,0 +1,161 @@
+#include "prospect/data/schedule.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "prospect/core/error.h"
+
+namespace prospect::data {
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+bool same_pair(const std::vector<int64_t>& pair_ids, int64_t a, int64_t b) {
+  if (a == b) return true;
+  const int64_t pa = pair_ids[(size_t)a], pb = pair_ids[(size_t)b];
+  return pa >= 0 && pa == pb;
+}
+
+}  // namespace
+
+uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
+  // Reject the top partial block of the 2^64 range so that every residue is equally likely.
+  const uint64_t limit = UINT64_MAX - (UINT64_MAX % n + 1) % n;  // largest multiple of n, minus 1
+  uint64_t x;
+  do {
+    x = rng();
+  } while (x > limit);
+  return x % n;
+}
+
+void fisher_yates_shuffle(std::vector<int64_t>& v, std::mt19937_64& rng) {
+  for (size_t i = v.size(); i > 1; --i) {
+    const size_t j = (size_t)uniform_below(rng, (uint64_t)i);
+    std::swap(v[i - 1], v[j]);
+  }
+}
+
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
+  std::vector<int64_t> order((size_t)n);
+  std::iota(order.begin(), order.end(), (int64_t)0);
+  if (shuffle) {
+    std::mt19937_64 rng(splitmix64(splitmix64(seed) ^ (uint64_t)epoch));
+    fisher_yates_shuffle(order, rng);
+  }
+  return order;
+}
+
+std::vector<std::vector<int64_t>> micro_batches(const std::vector<int64_t>& order, int64_t batch_size,
+                                                bool drop_last) {
+  check(batch_size >= 1, "data", "batch_size must be >= 1");
+  std::vector<std::vector<int64_t>> out;
+  for (size_t s = 0; s < order.size(); s += (size_t)batch_size) {
+    const size_t e = std::min(order.size(), s + (size_t)batch_size);
+    if (drop_last && e - s < (size_t)batch_size) break;
+    out.emplace_back(order.begin() + (std::ptrdiff_t)s, order.begin() + (std::ptrdiff_t)e);
+  }
+  return out;
+}
+
+KlAssignment assign_kl(const std::vector<int64_t>& batch, const std::vector<int64_t>& pair_ids,
+                       const std::vector<int64_t>& order) {
+  KlAssignment out;
+  const size_t n = batch.size();
+  out.source.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    bool found = false;
+    // TRL: KL_completion[i] = completion[(i - 1) mod n]; skip rows of the same pair.
+    for (size_t k = 1; k < n && !found; ++k) {
+      const int64_t cand = batch[(i + n - k) % n];
+      if (!same_pair(pair_ids, batch[i], cand)) {
+        out.source[i] = cand;
+        found = true;
+      }
+    }
+    if (found) continue;
+    ++out.fallbacks;
+    // Outside the micro-batch: the first example after the batch in the epoch order (cyclic).
+    const int64_t last = batch.back();
+    size_t pos = 0;
+    while (pos < order.size() && order[pos] != last) ++pos;
+    for (size_t k = 1; k < order.size() && !found; ++k) {
+      const int64_t cand = order[(pos + k) % order.size()];
+      if (!same_pair(pair_ids, batch[i], cand)) {
+        out.source[i] = cand;
+        found = true;
+      }
+    }
+    if (!found) out.source[i] = batch[i];  // the whole dataset is one pair: its own completion
+  }
+  return out;
+}
+
+std::vector<std::vector<int64_t>> shard_batches(const std::vector<std::vector<int64_t>>& batches, int64_t rank,
+                                                int64_t world) {
+  check(world >= 1 && rank >= 0 && rank < world, "data",
+        "invalid rank " + std::to_string(rank) + " of world " + std::to_string(world));
+  std::vector<std::vector<int64_t>> out;
+  if (batches.empty()) return out;
+  const size_t nb = batches.size(), w = (size_t)world;
+  const size_t steps = (nb + w - 1) / w;
+  for (size_t s = 0; s < steps; ++s) out.push_back(batches[(s * w + (size_t)rank) % nb]);
+  return out;
+}
+
+nlohmann::json Cursor::to_json() const { return {{"epoch", epoch}, {"batch", batch}}; }
+
+Cursor Cursor::from_json(const nlohmann::json& j) {
+  Cursor c;
+  check(j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer(), "data cursor",
+        "missing integer 'epoch'");
+  check(j.contains("batch") && j["batch"].is_number_integer(), "data cursor", "missing integer 'batch'");
+  c.epoch = j["epoch"].get<int64_t>();
+  c.batch = j["batch"].get<int64_t>();
+  check(c.epoch >= 0 && c.batch >= 0, "data cursor", "negative epoch or batch");
+  return c;
+}
+
+BatchSchedule::BatchSchedule(std::vector<int64_t> pair_ids, const DataOptions& options)
+    : pair_ids_(std::move(pair_ids)), opt_(options) {
+  check(opt_.batch_size >= 1, "data", "batch_size must be >= 1");
+  check(opt_.world >= 1 && opt_.rank >= 0 && opt_.rank < opt_.world, "data",
+        "invalid rank " + std::to_string(opt_.rank) + " of world " + std::to_string(opt_.world));
+  check(!opt_.need_kl || opt_.batch_size >= 2, "data",
+        "the KL estimate needs a micro-batch of at least 2 examples (batch_size = " + std::to_string(opt_.batch_size) +
+            ")");
+  const int64_t n = size();
+  const int64_t global = opt_.drop_last ? n / opt_.batch_size : (n + opt_.batch_size - 1) / opt_.batch_size;
+  num_batches_ = global == 0 ? 0 : (global + opt_.world - 1) / opt_.world;
+}
+
+void BatchSchedule::ensure_epoch(int64_t epoch) const {
+  if (epoch == cached_epoch_) return;
+  order_ = epoch_order(size(), opt_.seed, epoch, opt_.shuffle);
+  batches_ = shard_batches(micro_batches(order_, opt_.batch_size, opt_.drop_last), opt_.rank, opt_.world);
+  cached_epoch_ = epoch;
+}
+
+BatchPlan BatchSchedule::plan(int64_t epoch, int64_t batch) const {
+  check(epoch >= 0, "data", "negative epoch");
+  check(batch >= 0 && batch < num_batches_, "data",
+        "batch " + std::to_string(batch) + " out of range [0, " + std::to_string(num_batches_) + ")");
+  ensure_epoch(epoch);
+  BatchPlan p;
+  p.epoch = epoch;
+  p.batch = batch;
+  p.rows = batches_[(size_t)batch];
+  if (opt_.need_kl) {
+    KlAssignment kl = assign_kl(p.rows, pair_ids_, order_);
+    p.kl_source = std::move(kl.source);
+    p.kl_fallbacks = kl.fallbacks;
+  }
+  return p;
+}
+
+}  // namespace prospect::data

@@ -1,0 +1,97 @@
+// `prospect score`: per-token log-probs of a sequence under a model (optionally with a LoRA adapter):
+// one JSON line {"ids": [...], "logprobs": [null, lp_1, ...]} with lp_i = log p(ids[i] | ids[:i]).
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <sstream>
+
+#include "command.h"
+#include "prospect/core/device.h"
+#include "prospect/core/error.h"
+#include "prospect/model/causal_lm.h"
+#include "prospect/model/logprobs.h"
+#include "prospect/tokenizer/tokenizer.h"
+
+namespace {
+
+struct ScoreArgs {
+  std::string model, adapter, ids, text, tokenizer, dtype = "f32", device = "cpu";
+};
+
+std::vector<int64_t> parse_id_list(const std::string& s) {
+  std::vector<int64_t> out;
+  std::stringstream ss(s);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) {
+    size_t a = tok.find_first_not_of(" \t"), b = tok.find_last_not_of(" \t");
+    if (a == std::string::npos) throw prospect::Error("--ids", "empty entry in '" + s + "'");
+    tok = tok.substr(a, b - a + 1);
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(tok, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != tok.size()) throw prospect::Error("--ids", "'" + tok + "' is not an integer token id");
+    out.push_back(v);
+  }
+  return out;
+}
+
+int run_score(const ScoreArgs& a) {
+  using namespace prospect;
+  std::vector<int64_t> ids;
+  if (!a.ids.empty()) {
+    ids = parse_id_list(a.ids);
+  } else {
+    const std::filesystem::path tdir = a.tokenizer.empty() ? a.model : a.tokenizer;
+    auto tok = tokenizer::Tokenizer::load(tdir);
+    ids = tok->encode(a.text, /*add_special_tokens=*/false);
+  }
+  if (ids.empty()) throw Error("score", "nothing to score: the id sequence is empty");
+  const auto device = parse_device(a.device);
+  const auto dt = parse_dtype(a.dtype);
+  auto m = model::load_model(a.model, dt, device);
+  for (auto id : ids)
+    if (id < 0 || id >= m->config().vocab_size)
+      throw Error("score", "token id " + std::to_string(id) + " outside the model's vocabulary [0, " +
+                               std::to_string(m->config().vocab_size) + ")");
+  if (!a.adapter.empty()) {
+    // ---- ADAPTER HOOK (to be wired by the lead with lora/adapter_io.h): load the LoRA adapter from
+    // a.adapter into `m` (e.g. `auto lora = lora::load_adapter(m, a.adapter);`, kept alive until the
+    // scoring below is done).
+    throw Error("--adapter", "adapter scoring is not wired in this build yet");
+  }
+  auto lp = model::token_logprobs(m, torch::tensor(ids, torch::kInt64).unsqueeze(0))[0].to(torch::kCPU);  // [T]
+  nlohmann::json out;
+  out["ids"] = ids;
+  nlohmann::json lps = nlohmann::json::array();
+  lps.push_back(nullptr);
+  auto acc = lp.accessor<float, 1>();
+  for (int64_t t = 1; t < lp.size(0); ++t) lps.push_back((double)acc[t]);
+  out["logprobs"] = lps;
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
+prospect::cli::RunFn setup_score(CLI::App& app) {
+  auto a = std::make_shared<ScoreArgs>();
+  app.add_option("--model", a->model, "model directory (Hugging Face layout)")->required();
+  app.add_option("--adapter", a->adapter, "LoRA adapter directory (PEFT layout)");
+  auto* ids = app.add_option("--ids", a->ids, "comma-separated token ids, e.g. 1,2,3");
+  auto* text = app.add_option("--text", a->text, "text to tokenize and score");
+  ids->excludes(text);
+  app.add_option("--tokenizer", a->tokenizer, "tokenizer directory (default: the model directory)");
+  app.add_option("--dtype", a->dtype, "compute dtype: f32 (default), bf16 or f16")
+      ->check(CLI::IsMember({"f32", "bf16", "f16"}));
+  app.add_option("--device", a->device, "cpu (default), cuda, cuda:N or auto");
+  return [a, ids, text] {
+    if (ids->count() == 0 && text->count() == 0) throw prospect::Error("score", "give --ids or --text");
+    return run_score(*a);
+  };
+}
+
+}  // namespace
+
+PROSPECT_COMMAND("score", "per-token log-probs of a sequence under a model, as one JSON line", setup_score);
