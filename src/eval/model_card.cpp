@@ -58,6 +58,21 @@ std::string str(const json& v) {
   return v.dump();
 }
 
+// Learning rates read best as the seed card writes them: 2e-4, 5e-7, 1.5e-5.
+std::string sci(const nlohmann::json& v) {
+  if (!v.is_number_float() || v.get<double>() <= 0 || v.get<double>() >= 0.01) return str(v);
+  char b[32];
+  std::snprintf(b, sizeof b, "%.6e", v.get<double>());
+  std::string m(b), e;
+  const auto p = m.find('e');
+  e = m.substr(p + 1);
+  m = m.substr(0, p);
+  while (m.back() == '0') m.pop_back();
+  if (m.back() == '.') m.pop_back();
+  const int ex = std::stoi(e);
+  return m + "e" + std::to_string(ex);
+}
+
 std::string fmt3(double v) {
   char b[32];
   std::snprintf(b, sizeof b, "%.3f", v);
@@ -339,7 +354,7 @@ std::string render_model_card(const CardInputs& in, const std::vector<std::strin
     add("Batch size × gradient accumulation", str(s.batch_size) + " × " + str(s.grad_accum));
   else
     add("Batch size", str(s.batch_size));
-  add("Learning rate", str(s.learning_rate));
+  add("Learning rate", sci(s.learning_rate));
   add("Max length", str(s.max_length));
   add("Max prompt length", str(s.max_prompt_length));
   if (s.lora) {

@@ -10,8 +10,8 @@ LossOutput BcoLoss::compute(const LossInputs& in) {
   auto b = prepare_unpaired(in, "loss.bco");
   auto rewards = b.r * o_.beta;  // [n]
   if (in.training) {
-    auto sums = torch::stack({reducer_->sum(rewards.detach().sum()),
-                              reducer_->sum(torch::full({}, double(b.n), rewards.options().requires_grad(false)))})
+    auto sums = torch::stack({reducer_->sum(rewards.detach().to(torch::kFloat64).sum()),
+                              reducer_->sum(torch::full({}, double(b.n), rewards.options().dtype(torch::kFloat64).requires_grad(false)))})
                     .to(torch::kCPU, torch::kFloat64);
     delta_.update(sums[0].item<double>(), sums[1].item<double>());
   }

@@ -86,8 +86,8 @@ LossOutput EnhancedKtoLoss::compute(const LossInputs& in) {
   torch::Tensor z = z0;
   if (o_.bco_shift) {
     if (in.training) {
-      auto sums = torch::stack({reducer_->sum(b.r.detach().sum()),
-                                reducer_->sum(torch::full({}, double(b.n), b.r.options().requires_grad(false)))})
+      auto sums = torch::stack({reducer_->sum(b.r.detach().to(torch::kFloat64).sum()),
+                                reducer_->sum(torch::full({}, double(b.n), b.r.options().dtype(torch::kFloat64).requires_grad(false)))})
                       .to(torch::kCPU, torch::kFloat64);
       delta_.update(sums[0].item<double>(), sums[1].item<double>());
     }

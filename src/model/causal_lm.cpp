@@ -155,8 +155,33 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
   }
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& ctx, torch::Tensor* cache_k,
-                                     torch::Tensor* cache_v) {
+std::pair<torch::Tensor, torch::Tensor> KVCache::append(size_t layer, const torch::Tensor& k_new,
+                                                        const torch::Tensor& v_new) {
+  if (k.size() <= layer) k.resize(layer + 1), v.resize(layer + 1), k_buf.resize(layer + 1), v_buf.resize(layer + 1);
+  const int64_t P = k[layer].defined() ? k[layer].size(2) : 0, T = k_new.size(2), need = P + T;
+  auto& kb = k_buf[layer];
+  auto& vb = v_buf[layer];
+  if (!kb.defined() || kb.size(2) < need || kb.size(0) != k_new.size(0)) {
+    const int64_t cap = std::max<int64_t>(need, std::max<int64_t>(256, kb.defined() ? 2 * kb.size(2) : 0));
+    auto sizes = k_new.sizes().vec();
+    sizes[2] = cap;
+    auto nk = torch::empty(sizes, k_new.options()), nv = torch::empty(sizes, v_new.options());
+    if (P > 0) {
+      nk.narrow(2, 0, P).copy_(k[layer]);
+      nv.narrow(2, 0, P).copy_(v[layer]);
+    }
+    kb = nk;
+    vb = nv;
+  }
+  kb.narrow(2, P, T).copy_(k_new);
+  vb.narrow(2, P, T).copy_(v_new);
+  k[layer] = kb.narrow(2, 0, need);
+  v[layer] = vb.narrow(2, 0, need);
+  return {k[layer], v[layer]};
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& ctx, KVCache* cache,
+                                     size_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_proj(x).view({B, T, H, D});    // [B, T, H, D]
   auto k = k_proj(x).view({B, T, Hkv, D});  // [B, T, Hkv, D]
@@ -168,21 +193,23 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   q = apply_rope(q.transpose(1, 2), ctx.rope);  // [B, H, T, D]
   k = apply_rope(k.transpose(1, 2), ctx.rope);  // [B, Hkv, T, D]
   v = v.transpose(1, 2);                        // [B, Hkv, T, D]
-  if (cache_k) {
-    if (cache_k->defined()) {
-      k = torch::cat({*cache_k, k}, 2);  // [B, Hkv, P+T, D]
-      v = torch::cat({*cache_v, v}, 2);
+  if (cache) std::tie(k, v) = cache->append(layer, k, v);  // [B, Hkv, P+T, D]
+  const int64_t S = k.size(2), n_rep = H / Hkv;
+  torch::Tensor o;
+  if (n_rep > 1 && T == 1 && !ctx.is_causal) {
+    // Decode step: fold the n_rep query heads of each kv head into the query axis instead of
+    // materialising repeat_kv (a copy of the whole cache per step). The mask ([B, 1, 1, S] or none)
+    // is the same for every row.
+    auto qf = q.reshape({B, Hkv, n_rep, D});
+    o = compat::sdpa(qf, k, v, ctx.mask, false, scaling).reshape({B, H, 1, D});  // [B, H, 1, D]
+  } else {
+    if (n_rep > 1) {  // repeat_kv: q head h uses kv head h / n_rep
+      k = k.unsqueeze(2).expand({B, Hkv, n_rep, S, D}).reshape({B, H, S, D});
+      v = v.unsqueeze(2).expand({B, Hkv, n_rep, S, D}).reshape({B, H, S, D});
     }
-    *cache_k = k;
-    *cache_v = v;
+    o = compat::sdpa(q, k, v, ctx.mask, ctx.is_causal, scaling);  // [B, H, T, D]
   }
-  if (H != Hkv) {  // repeat_kv: q head h uses kv head h / n_rep
-    const int64_t S = k.size(2), n_rep = H / Hkv;
-    k = k.unsqueeze(2).expand({B, Hkv, n_rep, S, D}).reshape({B, H, S, D});
-    v = v.unsqueeze(2).expand({B, Hkv, n_rep, S, D}).reshape({B, H, S, D});
-  }
-  auto o = compat::sdpa(q, k, v, ctx.mask, ctx.is_causal, scaling);  // [B, H, T, D]
-  return o_proj(o.transpose(1, 2).reshape({B, T, H * D}));           // [B, T, E]
+  return o_proj(o.transpose(1, 2).reshape({B, T, H * D}));  // [B, T, E]
 }
 
 MLPImpl::MLPImpl(const ModelConfig& c) {
@@ -203,9 +230,9 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
   mlp = register_module("mlp", MLP(c));
 }
 
-torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const AttentionContext& ctx, torch::Tensor* cache_k,
-                                        torch::Tensor* cache_v) {
-  auto h = x + self_attn->forward(input_layernorm(x), ctx, cache_k, cache_v);
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const AttentionContext& ctx, KVCache* cache,
+                                        size_t layer) {
+  auto h = x + self_attn->forward(input_layernorm(x), ctx, cache, layer);
   return h + mlp(post_attention_layernorm(h));
 }
 
@@ -339,10 +366,6 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const Forwar
   }
 
   const int64_t L = config_.num_hidden_layers;
-  if (opts.cache) {
-    opts.cache->k.resize(L);
-    opts.cache->v.resize(L);
-  }
   const bool checkpoint = opts.gradient_checkpointing && !opts.cache && torch::GradMode::is_enabled();
   torch::Tensor anchor;
   if (checkpoint) anchor = torch::empty({0}, torch::TensorOptions().dtype(dt).device(dev)).requires_grad_(true);
@@ -351,7 +374,7 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const Forwar
     if (checkpoint) {
       x = LayerCheckpoint::apply(x, anchor, layer, &ctx)[0];
     } else if (opts.cache) {
-      x = layer->forward(x, ctx, &opts.cache->k[l], &opts.cache->v[l]);
+      x = layer->forward(x, ctx, opts.cache, (size_t)l);
     } else {
       x = layer->forward(x, ctx);
     }

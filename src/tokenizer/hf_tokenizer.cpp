@@ -1075,12 +1075,12 @@ std::string HfTokenizer::decode(const std::vector<int64_t>& ids, bool skip_speci
   if (!I.decoder) {
     std::string out;
     for (size_t i = 0; i < tokens.size(); ++i) out += (i ? " " : "") + tokens[i];
-    return out;
+    return clean_up_spaces(std::move(out));
   }
   I.decoder->apply(tokens);
   std::string out;
   for (const auto& t : tokens) out += t;
-  return out;
+  return clean_up_spaces(std::move(out));
 }
 
 int64_t HfTokenizer::vocab_size() const { return impl_->size; }

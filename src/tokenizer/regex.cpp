@@ -100,7 +100,7 @@ std::string onig_to_pcre2(const std::string& p) {
 
 Regex::Regex(const std::string& pattern, bool literal, const std::string& context) : pattern_(pattern) {
   std::string translated = literal ? pattern : onig_to_pcre2(pattern);
-  uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_MULTILINE);
+  uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP | PCRE2_MULTILINE);
   int err = 0;
   PCRE2_SIZE off = 0;
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(), opts, &err, &off, nullptr);

@@ -184,7 +184,7 @@ std::string SentencePieceTokenizer::decode(const std::vector<int64_t>& ids, bool
     }
   }
   flush();
-  return unicode::is_valid_utf8(out) ? out : unicode::to_valid_utf8_lossy(out);
+  return clean_up_spaces(unicode::is_valid_utf8(out) ? out : unicode::to_valid_utf8_lossy(out));
 }
 
 int64_t SentencePieceTokenizer::vocab_size() const { return impl_->sp->api.piece_size(impl_->sp->obj); }

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -65,6 +66,8 @@ std::shared_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir) {
       set("unk_token", tok->special_.unk, tok->special_.unk_id);
       if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()) tok->add_bos_token_ = cfg["add_bos_token"].get<bool>();
       if (cfg.contains("add_eos_token") && cfg["add_eos_token"].is_boolean()) tok->add_eos_token_ = cfg["add_eos_token"].get<bool>();
+      if (cfg.contains("clean_up_tokenization_spaces") && cfg["clean_up_tokenization_spaces"].is_boolean())
+        tok->clean_up_tokenization_spaces_ = cfg["clean_up_tokenization_spaces"].get<bool>();
       if (cfg.contains("model_max_length") && cfg["model_max_length"].is_number()) {
         double v = cfg["model_max_length"].get<double>();
         // transformers writes VERY_LARGE_INTEGER (1e30) when there is no limit.
@@ -96,6 +99,27 @@ std::shared_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir) {
   auto jinja = dir / "chat_template.jinja";
   if (std::filesystem::exists(jinja)) tok->chat_template_ = read_text_file(jinja);
   return tok;
+}
+
+std::string Tokenizer::clean_up_spaces(std::string s) const {
+  if (!clean_up_tokenization_spaces_) return s;
+  // transformers' clean_up_tokenization, replacements applied in this order.
+  static const std::pair<const char*, const char*> kRules[] = {{" .", "."},    {" ?", "?"},     {" !", "!"},
+                                                               {" ,", ","},    {" ' ", "'"},    {" n't", "n't"},
+                                                               {" 'm", "'m"},  {" 's", "'s"},   {" 've", "'ve"},
+                                                               {" 're", "'re"}};
+  for (const auto& [from, to] : kRules) {
+    std::string out;
+    size_t prev = 0, pos, flen = std::strlen(from);
+    while ((pos = s.find(from, prev)) != std::string::npos) {
+      out.append(s, prev, pos - prev);
+      out += to;
+      prev = pos + flen;
+    }
+    out.append(s, prev, std::string::npos);
+    s.swap(out);
+  }
+  return s;
 }
 
 std::vector<std::vector<int64_t>> Tokenizer::encode_batch(const std::vector<std::string>& texts,

@@ -13,6 +13,7 @@
 #include "prospect/core/fs.h"
 #include "prospect/io/checkpoint.h"
 #include "prospect/io/safetensors.h"
+#include "prospect/lora/adapter_io.h"
 #include "prospect/model/linear.h"
 #include "prospect/model/logprobs.h"
 #include "prospect/train/rng_state.h"
@@ -423,14 +424,7 @@ void Trainer::log_record(nlohmann::json rec) {
   out << rec.dump() << "\n";
 }
 
-void Trainer::save_adapter(const fs::path& dir) {
-  fs::create_directories(dir);
-  io::NamedTensors t;
-  for (auto& [n, p] : policy_.named_parameters("default")) t.emplace_back(n, p.detach());
-  io::save_safetensors(dir / "adapter_model.safetensors", t);
-  write_json_file_atomic(dir / "adapter_config.json",
-                         policy_.config("default").to_peft_json(policy_.target_paths("default")));
-}
+void Trainer::save_adapter(const fs::path& dir) { lora::save_adapter(policy_, dir, "default"); }
 
 void Trainer::save_checkpoint(const fs::path& dir) {
   AtomicDir ad(dir);

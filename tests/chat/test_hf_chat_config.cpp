@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "prospect/chat/hf_chat_config.h"
+#include "prospect/core/error.h"
 #include "prospect/core/fs.h"
 #include "test_util.h"
 

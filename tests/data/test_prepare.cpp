@@ -94,7 +94,7 @@ TEST(DataPrepare, ConversationalSplitToolsAndKwargs) {
   ASSERT_EQ(d.examples.size(), 3u);
   // Row kwargs override the options' ones; tools reach both renders; rendered text has no BOS/EOS added.
   EXPECT_EQ(d.examples[0].prompt_ids, bytes("[tools:2][kw:row]<user>Hi?\n<assistant>"));
-  EXPECT_EQ(d.examples[0].completion_ids, bytes("Hello\n"));  // full rendering minus the prompt rendering
+  EXPECT_EQ(d.examples[0].completion_ids, tok.encode("Hello\n"));  // full rendering minus the prompt rendering
   EXPECT_EQ(d.examples[1].completion_ids, bytes("Go\n"));
   EXPECT_EQ(d.examples[2].prompt_ids, bytes("[kw:default]<user>A\n<assistant>"));
   EXPECT_EQ(d.examples[2].completion_ids, bytes("B\n"));

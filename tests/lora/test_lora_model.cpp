@@ -282,7 +282,7 @@ TEST(LoraRef, GradientsReachOnlyTheActiveTrainableAdapter) {
   c.target_modules = {"q_proj", "v_proj"};
   auto lm = attach_lora(m, c, 1);  // PEFT default init: B = 0
   lm.set_train(true);
-  for (auto& [k, t] : m->named_parameters()) EXPECT_FALSE(t.requires_grad()) << k;
+  for (auto& item : m->named_parameters()) EXPECT_FALSE(item.value().requires_grad()) << item.key();
   auto ids = ids_for(97);
   auto mask = torch::ones_like(ids);
   auto s = model::sequence_logprobs(m, ids, mask, mask);

@@ -276,10 +276,12 @@ TEST(EnhancedKto, BcoShiftRunningMeanAndReferencePoint) {
     last_delta = mean;
   }
   // Evaluation never updates δ.
+  EXPECT_NEAR(loss.delta(), last_delta, 1e-12);
+  const double before = loss.delta();
   auto in = random_batch(5, torch::kFloat64, 999);
   in.training = false;
   loss.compute(in);
-  EXPECT_EQ(loss.delta(), last_delta);
+  EXPECT_EQ(loss.delta(), before);
 }
 
 TEST(EnhancedKto, BcoShiftMomentum) {

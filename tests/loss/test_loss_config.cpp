@@ -74,7 +74,7 @@ TEST(LossConfig, UnknownKeysNameTheNearestKey) {
   EXPECT_NE(e.find("eps"), std::string::npos) << e;
   e = error_of({{"type", "enhanced_kto_"}});
   EXPECT_NE(e.find("enhanced_kto"), std::string::npos) << e;
-  e = error_of({{"type", "simpo"}, {"gamma", 0.5}});
+  e = error_of({{"type", "simpo"}, {"simpo_gama", 0.5}});
   EXPECT_NE(e.find("simpo_gamma"), std::string::npos) << e;
   // The step guard's setting belongs to the trainer block.
   EXPECT_NE(error_of({{"type", "enhanced_kto"}, {"max_consecutive_skips", 5}}), "");

@@ -79,7 +79,11 @@ TEST(Trainer, RecordedLossesAndArtifacts) {
   auto ls = losses_of(tmp.path());
   ASSERT_EQ(ls.size(), 4u);
   // Recorded from this implementation (tiny model seed 1, adapter seed 7, data seed 5, trainer seed 3).
-  const std::vector<double> recorded = {RECORDED_LOSSES};
+  const std::vector<double> recorded = {};
+  if (recorded.empty()) {
+    for (double v : ls) printf("RECORD %.10f\n", v);
+    FAIL() << "record the losses";
+  }
   ASSERT_EQ(recorded.size(), ls.size());
   for (size_t i = 0; i < ls.size(); ++i) EXPECT_NEAR(ls[i], recorded[i], 1e-4) << "step " << i + 1;
   // Training moves the loss (first step has r = 0: loss of h = 0 for every example).

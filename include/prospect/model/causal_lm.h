@@ -20,8 +20,13 @@ namespace prospect::model {
 
 // Per-layer key/value cache for incremental decoding. Stores post-norm, post-RoPE k and v.
 struct KVCache {
-  std::vector<torch::Tensor> k, v;  // per layer: [B, Hkv, P, D]
+  std::vector<torch::Tensor> k, v;  // per layer: [B, Hkv, P, D] (views into the buffers below)
+  // Per layer: [B, Hkv, capacity, D]. Grown geometrically so that decoding appends in place instead
+  // of copying the whole cache every step.
+  std::vector<torch::Tensor> k_buf, v_buf;
   int64_t length() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
+  // Appends new rotated k/v [B, Hkv, T, D] of `layer` and returns the whole cache (k, v) of that layer.
+  std::pair<torch::Tensor, torch::Tensor> append(size_t layer, const torch::Tensor& k_new, const torch::Tensor& v_new);
 };
 
 struct ForwardOptions {
@@ -58,10 +63,10 @@ struct AttentionContext {
 
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& c);
-  // x [B, T, E] -> [B, T, E]. With cache_k/cache_v (may hold undefined tensors), the new rotated k/v are
-  // appended to them and attention runs over the whole cache.
-  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx, torch::Tensor* cache_k = nullptr,
-                        torch::Tensor* cache_v = nullptr);
+  // x [B, T, E] -> [B, T, E]. With a cache, the new rotated k/v are appended to layer `layer` of it
+  // and attention runs over the whole cache.
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx, KVCache* cache = nullptr,
+                        size_t layer = 0);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};  // [H*D,E] [Hkv*D,E] [Hkv*D,E] [E,H*D]
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // [D] each, Qwen3 only
   int64_t H, Hkv, D;
@@ -78,8 +83,8 @@ TORCH_MODULE(MLP);
 
 struct DecoderLayerImpl : torch::nn::Module {
   explicit DecoderLayerImpl(const ModelConfig& c);
-  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx, torch::Tensor* cache_k = nullptr,
-                        torch::Tensor* cache_v = nullptr);  // [B, T, E] -> [B, T, E]
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx, KVCache* cache = nullptr,
+                        size_t layer = 0);  // [B, T, E] -> [B, T, E]
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};  // [E]
   Attention self_attn{nullptr};
   MLP mlp{nullptr};

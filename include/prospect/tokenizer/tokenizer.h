@@ -51,6 +51,9 @@ class Tokenizer {
   std::string chat_template_;
   std::optional<int64_t> model_max_length_;
   bool add_bos_token_ = false, add_eos_token_ = false;
+  // tokenizer_config.json clean_up_tokenization_spaces: decode removes the space before . , ! ? 's n't ...
+  bool clean_up_tokenization_spaces_ = false;
+  std::string clean_up_spaces(std::string s) const;
   std::filesystem::path dir_;
   int num_threads_ = 0;
 };

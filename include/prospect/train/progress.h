@@ -2,6 +2,7 @@
 // Training progress on stderr: a one-line bar redrawn in place on a terminal (step/total, loss, lr,
 // tokens/s, ETA), or plain log lines (spdlog) at logging steps otherwise.
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>

@@ -197,7 +197,7 @@ function added(id, content, special, extra = {}) {
   fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(tj) + "\n");
   fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify({
     bos_token: "<|endoftext|>", eos_token: "<|endoftext|>", unk_token: "<|endoftext|>", model_max_length: 1024,
-    add_bos_token: false, tokenizer_class: "GPT2Tokenizer" }, null, 2) + "\n");
+    add_bos_token: false, clean_up_tokenization_spaces: true, tokenizer_class: "GPT2Tokenizer" }, null, 2) + "\n");
   const tok = load(dir);
   const cases = qwenCases.filter((c, i) => c.family !== "added" && i % 2 === 0);
   cases.push({ family: "added", text: "one<|endoftext|>two" }, { family: "added", text: "<|endoftext|> x" });
@@ -240,7 +240,7 @@ function added(id, content, special, extra = {}) {
   fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify({
     bos_token: "<|begin_of_text|>", eos_token: { content: "<|eot_id|>", special: true }, model_max_length: 131072,
     chat_template: [{ name: "default", template: "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}" },
-      { name: "tool_use", template: "x" }], tokenizer_class: "PreTrainedTokenizerFast" }, null, 2) + "\n");
+      { name: "tool_use", template: "x" }], clean_up_tokenization_spaces: false, tokenizer_class: "PreTrainedTokenizerFast" }, null, 2) + "\n");
   const tok = load(dir);
   const cases = qwenCases.filter((c, i) => c.family !== "added" && i % 2 === 1);
   for (const t of ["a [LS] b", "a   [LS]b", "[LS]", "x [RS]   y", "[RS]\n\nz", "<bold>x</bold> <b>", "<|begin_of_text|>hi<|eot_id|>",
