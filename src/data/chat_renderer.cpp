@@ -16,22 +16,32 @@ RenderFn chat_template_renderer(const tokenizer::Tokenizer& tok) {
     std::unique_ptr<chat::ChatTemplate> main, tool_use;
   };
   auto st = std::make_shared<State>();
-  std::string main_src = tok.chat_template();
-  if (!tok.source_dir().empty()) {
-    try {
-      st->cfg = chat::load_hf_chat_config(tok.source_dir());
-      main_src = st->cfg->chat_template;
-      if (st->cfg->tool_use_template) st->tool_use = std::make_unique<chat::ChatTemplate>(*st->cfg->tool_use_template);
-    } catch (const Error&) {
-      st->cfg.reset();  // no template in the directory: fall back to the tokenizer's (maybe empty)
+  // Failures surface when a conversational row is rendered, so that standard-only data never
+  // needs a (supported) template.
+  std::string error;
+  try {
+    std::string main_src = tok.chat_template();
+    if (!tok.source_dir().empty()) {
+      try {
+        st->cfg = chat::load_hf_chat_config(tok.source_dir());
+        main_src = st->cfg->chat_template;
+      } catch (const Error&) {
+        st->cfg.reset();  // no template in the directory: the tokenizer's own (maybe empty)
+      }
     }
+    if (main_src.empty()) {
+      error = "the tokenizer has no chat_template; conversational rows need one";
+    } else {
+      st->main = std::make_unique<chat::ChatTemplate>(main_src);
+      if (st->cfg && st->cfg->tool_use_template)
+        st->tool_use = std::make_unique<chat::ChatTemplate>(*st->cfg->tool_use_template);
+    }
+  } catch (const Error& e) {
+    error = e.what();
   }
-  if (main_src.empty()) {
-    return [](const ojson&) -> std::string {
-      throw Error("chat template", "the tokenizer has no chat_template; conversational rows need one");
-    };
+  if (!error.empty()) {
+    return [error](const ojson&) -> std::string { throw Error("chat template", error); };
   }
-  st->main = std::make_unique<chat::ChatTemplate>(main_src);
   return [st](const ojson& vars) -> std::string {
     const bool tools = vars.contains("tools") && !vars["tools"].is_null();
     const chat::ChatTemplate& tpl = tools && st->tool_use ? *st->tool_use : *st->main;

@@ -180,7 +180,7 @@ std::string results_table(const json& results) {
   for (const auto& [task, metrics] : res.items()) {
     const std::string n = metrics.contains("n") ? metrics.at("n").dump() : "";
     for (const auto& [name, v] : metrics.items()) {
-      if (!v.is_number_float() || name.size() > 7 && name.compare(name.size() - 7, 7, "_stderr") == 0) continue;
+      if (!v.is_number_float() || (name.size() > 7 && name.compare(name.size() - 7, 7, "_stderr") == 0)) continue;
       if (name == "beta") continue;
       const std::string se_key = name + "_stderr";
       rows.push_back({task, name, fmt(v), metrics.contains(se_key) ? fmt(metrics.at(se_key)) : "", n});

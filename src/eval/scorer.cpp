@@ -252,6 +252,9 @@ std::vector<double> score_requests(model::CausalLM& model, const std::vector<Tok
         cache2.k.push_back(cache.k[l].index_select(0, rg));  // [R, Hkv, Lc, D]
         cache2.v.push_back(cache.v[l].index_select(0, rg));
       }
+      // Full buffers: the first append grows them (copying the context rows once).
+      cache2.k_buf = cache2.k;
+      cache2.v_buf = cache2.v;
       model::ForwardOptions fo2;
       fo2.attention_mask = torch::cat({mask.to(dev).index_select(0, rg), cmask.to(dev)}, 1);  // [R, Lc+Tm]
       fo2.position_ids = pos2.to(dev);

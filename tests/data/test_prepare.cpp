@@ -144,6 +144,34 @@ TEST(DataPrepare, TemplateErrorsAreBadRows) {
   EXPECT_EQ(d.examples[0].source, "t.jsonl:2");
 }
 
+TEST(DataPrepare, ChatTemplateRendererFromTheTokenizer) {
+  auto rows = rows_of({{{"prompt", {msg("user", "A")}}, {"completion", {msg("assistant", "B")}}, {"label", true}},
+                       {{"prompt", "x"}, {"completion", "y"}, {"label", false}}});
+  // The tokenizer's Jinja template (no directory: tokenizer.chat_template()), run by the chat layer,
+  // with the tokenizer's eos_token among the variables.
+  ToyTokenizer tok(false, false,
+                   "{% for m in messages %}<{{ m.role }}>{{ m.content }}{{ eos_token }}{% endfor %}"
+                   "{% if add_generation_prompt %}<assistant>{% endif %}");
+  PreparedData d = prepare_rows(rows, DataOptions{}, tok, chat_template_renderer(tok));
+  ASSERT_EQ(d.examples.size(), 2u);
+  std::vector<int64_t> prompt = bytes("<user>A");
+  prompt.push_back(256);
+  prompt = cat(prompt, bytes("<assistant>"));
+  EXPECT_EQ(d.examples[0].prompt_ids, prompt);
+  EXPECT_EQ(d.examples[0].completion_ids, (std::vector<int64_t>{'B', 256}));
+  EXPECT_EQ(d.examples[1].completion_ids, (std::vector<int64_t>{'y', 256}));
+  // No template at all: standard rows still work, conversational rows are bad rows.
+  ToyTokenizer bare;
+  DataOptions opt;
+  opt.skip_bad_rows = true;
+  d = prepare_rows(rows, opt, bare, chat_template_renderer(bare));
+  EXPECT_EQ(d.stats.bad_rows, 1);
+  ASSERT_EQ(d.examples.size(), 1u);
+  EXPECT_NE(d.stats.bad_row_messages[0].find("t.jsonl:1: chat template: chat template: the tokenizer has no chat_template"),
+            std::string::npos)
+      << d.stats.bad_row_messages[0];
+}
+
 TEST(DataPrepare, PromptTruncationAndTooLongDrops) {
   ToyTokenizer tok;
   auto rows = rows_of({{{"prompt", "abcdefgh"}, {"chosen", "X"}, {"rejected", "Y"}},

@@ -12,7 +12,8 @@ namespace prospect::test {
 
 class ToyTokenizer : public tokenizer::Tokenizer {
  public:
-  explicit ToyTokenizer(bool with_bos = false, bool with_pad = false) {
+  explicit ToyTokenizer(bool with_bos = false, bool with_pad = false, std::string chat_template = "") {
+    chat_template_ = std::move(chat_template);
     special_.eos = "<eos>";
     special_.eos_id = 256;
     if (with_bos) {

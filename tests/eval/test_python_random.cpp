@@ -1,6 +1,7 @@
 // PyRandom against CPython's random.Random (values from tests/golden/eval/make_python_random.py).
 #include <gtest/gtest.h>
 
+#include "prospect/core/error.h"
 #include "prospect/core/fs.h"
 #include "prospect/eval/python_random.h"
 #include "test_util.h"

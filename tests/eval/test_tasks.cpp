@@ -2,6 +2,7 @@
 // definitions (tests/golden/eval/make_expected_prompts.py) and (b) hand-written strings.
 #include <gtest/gtest.h>
 
+#include "prospect/core/error.h"
 #include "prospect/core/fs.h"
 #include "prospect/eval/pytext.h"
 #include "prospect/eval/results.h"

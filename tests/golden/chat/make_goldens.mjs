@@ -10,9 +10,10 @@
 // ChatTemplate::render_ordered (transformers' render() kwargs: messages, tools, add_generation_prompt,
 // bos_token, ...). A case with "error" expects raise_exception with that message.
 //
-// Where @huggingface/jinja and Python jinja2 (what transformers runs) disagree, Python wins; cases are
-// chosen to stay clear of the known differences, which the C++ engine follows Python on and tests
-// separately (tests/chat/test_jinja_engine.cpp):
+// Where @huggingface/jinja and Python jinja2 (what transformers runs) disagree, Python wins; cases here
+// are chosen to stay clear of the known differences, and the C++ engine follows Python on them, tested
+// through chat_feature_goldens.json (rendered by Python jinja2: `jinja2_reference.py features`) and
+// tests/chat/test_jinja_engine.cpp:
 //  * JS numbers have no int/float distinction: tojson/printing of 1.0 gives "1" in JS, "1.0" in Python;
 //    small/large floats print as 1e-7 in JS and 1e-07 in Python. Goldens use only non-integral floats
 //    with plain decimal repr (0.5, 3.14).
@@ -21,6 +22,9 @@
 //  * strftime_now: both use the current time; the goldens fix it through the context key "__now__"
 //    (ISO local time), which the C++ engine honours. Here Date is replaced while rendering such a case
 //    (the JS global strftime_now cannot be overridden from the context).
+//  * @huggingface/jinja lacks the `reject` filter (Llama 3.1 builtin_tools) and tests with arguments
+//    (`is divisibleby(3)`), prints booleans as true/false and None as "": such cases live in the
+//    Python-generated feature goldens.
 //  * Whatever the check script reports as different is fixed here (case dropped) — never by editing
 //    the output file by hand.
 import { createRequire } from "node:module";
