@@ -25,7 +25,7 @@ struct MergeExportArgs {
   std::string model, adapter, out, dtype, device = "cpu", max_shard_size = "5GB", format = "hf";
   std::string card_name, card_base_model;
   std::vector<std::string> eval_results;
-  double tolerance = -1;
+  double tolerance = -1, tolerance_f32 = -1;
   bool force = false, no_card = false;
 };
 
@@ -77,6 +77,7 @@ inline int run_merge_export(const MergeExportArgs& a, const std::string& command
   }
   o.max_shard_bytes = parse_size(a.max_shard_size);
   if (a.tolerance >= 0) o.tolerance = a.tolerance;
+  if (a.tolerance_f32 >= 0) o.tolerance_f32 = a.tolerance_f32;
   o.device = parse_device(a.device);
 
   const fs::path out(a.out);
@@ -124,8 +125,11 @@ inline void add_common_options(CLI::App& app, MergeExportArgs& a) {
       ->check(CLI::IsMember({"bf16", "f16", "f32", "bfloat16", "float16", "float32"}));
   app.add_option("--max-shard-size", a.max_shard_size, "shard model.safetensors above this size (default 5GB)");
   app.add_option("--tolerance", a.tolerance,
-                 "largest allowed |log p(adapter) - log p(merged)| on the probe tokens (default: 1e-4 for "
-                 "the fp32 merge; after the cast f32 1e-4, f16 0.1, bf16 0.5)")
+                 "largest allowed |log p(adapter) - log p(merged)| on the probe tokens after the cast to the "
+                 "output dtype (default: f32 1e-4, f16 0.1, bf16 0.5)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--tolerance-f32", a.tolerance_f32,
+                 "the same for the fp32 merge before the cast (default 1e-4)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--device", a.device, "device for merging and verification: cpu (default), cuda, cuda:N");
   app.add_option("--out", a.out, "output directory (standalone Hugging Face model)")->required();

@@ -69,7 +69,6 @@ int64_t effective_max_length(model::CausalLM& model, const ScoreOptions& opts) {
   return opts.max_length > 0 ? opts.max_length : model->config().max_position_embeddings;
 }
 
-torch::TensorOptions long_on(const torch::Device& d) { return torch::TensorOptions().dtype(torch::kLong).device(d); }
 
 // The harness's input window: the last max_length + 1 tokens of context + continuation.
 std::vector<int64_t> window(const TokenRequest& r, int64_t max_length) {

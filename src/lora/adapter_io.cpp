@@ -96,7 +96,7 @@ LoraModel load_adapter(model::CausalLM& model, const std::filesystem::path& dir,
 
   std::vector<std::string> targets;
   try {
-    targets = resolve_targets(model, *cfg);
+    targets = resolve_targets(model, *cfg, /*strict=*/false);
   } catch (const Error& e) {
     throw Error(dir.string(), std::string(e.what()) + base_hint);
   }

@@ -84,7 +84,7 @@ void verify(double diff, double tol, const std::string& stage) {
 nlohmann::json export_hf(const ExportOptions& opts, const fs::path& out_dir) {
   const auto base_cfg = model::ModelConfig::load(opts.model_dir);
   const torch::ScalarType dtype = opts.dtype ? *opts.dtype : parse_dtype(base_cfg.torch_dtype);
-  const double tol32 = opts.tolerance ? std::min(*opts.tolerance, 1e-4) : 1e-4;
+  const double tol32 = opts.tolerance_f32 ? *opts.tolerance_f32 : 1e-4;
   const double tol = opts.tolerance ? *opts.tolerance : verify_tolerance(dtype);
 
   // Everything is computed in fp32 on the requested device; the output is cast once at the end.

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "prospect/core/config_reader.h"
 #include "prospect/core/error.h"
 
@@ -127,7 +129,7 @@ LoraWeights init_lora_weights(const torch::Tensor& base_weight, const std::strin
   return w;
 }
 
-std::vector<std::string> resolve_targets(model::CausalLM& model, const LoraConfig& cfg) {
+std::vector<std::string> resolve_targets(model::CausalLM& model, const LoraConfig& cfg, bool strict) {
   const std::string& mt = model->config().model_type;
   std::vector<std::string> paths, shorts;
   for (auto& [p, lin] : model->named_linears()) {
@@ -161,6 +163,10 @@ std::vector<std::string> resolve_targets(model::CausalLM& model, const LoraConfi
         }
       if (!hit) {
         std::string near = nearest_name(t, shorts);
+        if (!strict) {
+          spdlog::warn("target_modules: '{}' matches no linear layer of this {} model (ignored)", t, mt);
+          continue;
+        }
         throw Error("target_modules", "'" + t + "' matches no linear layer of this " + mt + " model" +
                                           (near.empty() ? "" : " (did you mean '" + near + "'?)") +
                                           "; linear layers: " + names);
@@ -174,9 +180,14 @@ std::vector<std::string> resolve_targets(model::CausalLM& model, const LoraConfi
   std::vector<std::string> out;
   for (const auto& p : paths)
     if (cfg.targets(p, mt)) out.push_back(p);
-  if (out.empty())
-    throw Error("target_modules", "no linear layer of the model is targeted (after exclude_modules and "
-                                  "layers_to_transform); linear layers: " + names);
+  if (out.empty()) {
+    std::string spec = cfg.all_linear ? "all-linear" : cfg.target_regex ? "regex '" + *cfg.target_regex + "'" : "";
+    if (spec.empty())
+      for (const auto& t : cfg.target_modules.empty() ? default_target_modules(mt) : cfg.target_modules)
+        spec += (spec.empty() ? "'" : ", '") + t + "'";
+    throw Error("target_modules", spec + " targets no linear layer of this " + mt +
+                                      " model (after exclude_modules and layers_to_transform); linear layers: " + names);
+  }
   return out;
 }
 
@@ -287,6 +298,14 @@ void LoraModel::copy_adapter(const std::string& from, const std::string& to, boo
     c.magnitude = dup(c.magnitude);
     l->adapters[to] = std::move(c);
   }
+}
+
+void LoraModel::to(torch::Device device) {
+  torch::NoGradGuard ng;
+  for (auto& [p, l] : layers())
+    for (auto& [n, w] : l->adapters)
+      for (auto* t : {&w.A, &w.B, &w.magnitude})
+        if (t->defined() && t->device() != device) t->set_data(t->to(device));
 }
 
 void LoraModel::delete_adapter(const std::string& name) {

@@ -106,7 +106,9 @@ SequenceLogps sequence_logprobs(CausalLM& model, const torch::Tensor& input_ids,
   if (T < 2) return {torch::zeros({B}, f32), torch::zeros({B}, torch::TensorOptions().dtype(torch::kInt64).device(dev))};
   auto hidden = model->forward(ids, fo);  // [B, T, E]
   auto sel = completion_mask.to(dev).slice(1, 1) != 0;  // [B, T-1]: token t+1 is scored from position t
-  if (attention_mask.defined()) sel = sel & (fo.attention_mask.slice(1, 1) != 0);
+  // Both the predicting position and the target must be real tokens (left padding included).
+  if (attention_mask.defined())
+    sel = sel & (fo.attention_mask.slice(1, 1) != 0) & (fo.attention_mask.slice(1, 0, T - 1) != 0);
   auto rows = scored_rows(sel, T);  // [N]
   const int64_t E = hidden.size(-1);
   auto h = hidden.reshape({B * T, E}).index_select(0, rows);  // [N, E]
@@ -116,7 +118,8 @@ SequenceLogps sequence_logprobs(CausalLM& model, const torch::Tensor& input_ids,
   return {sum, sel.sum(1)};
 }
 
-torch::Tensor token_logprobs(CausalLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+torch::Tensor token_logprobs(CausalLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                             const torch::Tensor& position_ids) {
   check(input_ids.dim() == 2, "token_logprobs", "input_ids must be [B, T]");
   torch::NoGradGuard ng;
   const auto dev = model->device();
@@ -126,9 +129,11 @@ torch::Tensor token_logprobs(CausalLM& model, const torch::Tensor& input_ids, co
   auto ids = input_ids.to(dev, torch::kInt64);
   ForwardOptions fo;
   if (attention_mask.defined()) fo.attention_mask = attention_mask.to(dev);
+  if (position_ids.defined()) fo.position_ids = position_ids.to(dev);
   auto hidden = model->forward(ids, fo);  // [B, T, E]
-  auto sel = attention_mask.defined() ? (fo.attention_mask.slice(1, 1) != 0)
-                                      : torch::ones({B, T - 1}, torch::TensorOptions().dtype(torch::kBool).device(dev));
+  auto sel = attention_mask.defined()
+                 ? (fo.attention_mask.slice(1, 1) != 0) & (fo.attention_mask.slice(1, 0, T - 1) != 0)
+                 : torch::ones({B, T - 1}, torch::TensorOptions().dtype(torch::kBool).device(dev));
   auto rows = scored_rows(sel, T);
   auto h = hidden.reshape({B * T, hidden.size(-1)}).index_select(0, rows);
   auto lp = selected_logprobs(h, model->lm_head_weight(), ids.reshape({B * T}).index_select(0, rows + 1));

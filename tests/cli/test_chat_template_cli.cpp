@@ -43,7 +43,9 @@ TEST(ChatTemplateCli, MessagesFilePrintsRawText) {
   r = run_cli("chat-template --tokenizer " + q(dir.path()) + " --messages " + q(dir / "m.json") +
               " --add-generation-prompt --enable-thinking false");
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(r.out.substr(r.out.size() - 40), "im_start|>assistant\n<think>\n\n</think>\n\n");
+  EXPECT_EQ(r.out,
+            "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n"
+            "<|im_start|>assistant\n<think>\n\n</think>\n\n");
 }
 
 TEST(ChatTemplateCli, InputJsonlGivesOneTextLinePerObject) {

@@ -51,8 +51,9 @@ TEST(PyText, StripCapitalizeLenReplaceAsPython) {
 }
 
 TEST(PyText, HellaswagPreprocessHandExamples) {
+  // strip() runs before the brackets go, so "[header] How" keeps its space (as in Python).
   EXPECT_EQ(pytext::hellaswag_preprocess("  [header] How to grow basil [title] Choose a spot. [step] Plant it.  "),
-            "How to grow basil. Choose a spot. Plant it.");
+            " How to grow basil. Choose a spot. Plant it.");
   EXPECT_EQ(pytext::hellaswag_preprocess("Plant it  in the shade [title] always."), "Plant it in the shade. always.");
 }
 
@@ -66,7 +67,8 @@ TEST(Tasks, HellaswagQueryAndChoicesByHand) {
   EXPECT_EQ(docs[0].choices[3], ", the man continues removing the snow on his car.");
   EXPECT_EQ(docs[0].gold, 3);  // label "3" given as a string
   EXPECT_EQ(docs[1].context, "Home and Garden: How to grow basil. Choose a sunny spot. Basil needs six hours of sun. Water it daily");
-  EXPECT_EQ(docs[2].context, "Sailing: A boat sails across a lake.");  // empty ctx_b: trailing space stripped
+  // "Sailing: " + "  A boat..." + " " + "": three spaces become two (one replace pass), the end is stripped.
+  EXPECT_EQ(docs[2].context, "Sailing:  A boat sails across a lake.");
   auto reqs = doc_requests(docs[0]);
   EXPECT_EQ(reqs[1].second, " , a person board a ski lift, while two men supporting the head of the person wearing "
                             "winter clothes snow as the we girls sled.");

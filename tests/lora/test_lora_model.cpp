@@ -333,10 +333,17 @@ TEST(LoraErrors, ShapeMismatchAndOtherArchitectureNameTheTensor) {
   auto deep_cfg = tiny(true, 32);
   deep_cfg.num_hidden_layers = 3;
   auto deep = model::init_model(deep_cfg, 1, torch::kFloat32);
-  c.target_modules = {"model.layers.2.self_attn.q_proj"};
+  c.target_modules = {"model.layers.0.self_attn.q_proj", "model.layers.2.self_attn.q_proj"};
   save_adapter(attach_lora(deep, c, 0), tmp / "deep");
   msg = error_of([&] { load_adapter(m, tmp / "deep"); });
-  EXPECT_NE(msg.find("model.layers.2.self_attn.q_proj"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("base_model.model.model.layers.2.self_attn.q_proj.lora_A.weight: module "
+                     "'model.layers.2.self_attn.q_proj' is not a linear layer of this model"),
+            std::string::npos)
+      << msg;
+  c.target_modules = {"model.layers.2.self_attn.q_proj"};
+  save_adapter(attach_lora(deep, c, 0, {"only2"}), tmp / "deep2", "only2");
+  msg = error_of([&] { load_adapter(m, tmp / "deep2"); });
+  EXPECT_NE(msg.find("'model.layers.2.self_attn.q_proj' targets no linear layer"), std::string::npos) << msg;
 }
 
 TEST(LoraErrors, MissingAndUnexpectedTensors) {

@@ -364,6 +364,10 @@ TEST(Forward, LeftPaddedMaskAndPositionsEqualSingles) {
   auto ha = model->forward(ids_tensor(a)), hb = model->forward(ids_tensor(b));
   EXPECT_LT((h[0] - ha[0]).abs().max().item<float>(), 1e-5);
   EXPECT_LT((h[1].slice(0, 3) - hb[0]).abs().max().item<float>(), 1e-5);
+  // Scoring a left-padded batch: pads and the first real token (predicted from a pad) are 0.
+  auto lp = token_logprobs(model, ids, mask, fo.position_ids);
+  EXPECT_EQ(lp[1].slice(0, 0, 4).abs().sum().item<float>(), 0.0f);
+  EXPECT_LT((lp[1][4] - token_logprobs(model, ids_tensor(b))[0][1]).abs().item<float>(), 1e-5);
   // Batched generation (left padded internally) equals one prompt at a time.
   GenerateOptions go;
   go.max_new_tokens = 6;

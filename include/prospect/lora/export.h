@@ -18,9 +18,11 @@ struct ExportOptions {
   std::optional<std::filesystem::path> adapter_dir;  // none: a plain dtype conversion / re-export
   std::optional<torch::ScalarType> dtype;            // output dtype; default: the base's torch_dtype
   uint64_t max_shard_bytes = 5ull << 30;
-  // Largest allowed |Δ log p| on the probe tokens; default: verify_tolerance(dtype) after the cast and
-  // 1e-4 for the fp32 merge itself.
+  // Largest allowed |Δ log p| on the probe tokens after the cast to the output dtype; default
+  // verify_tolerance(dtype).
   std::optional<double> tolerance;
+  // The same for the fp32 merge itself (before any cast); default 1e-4.
+  std::optional<double> tolerance_f32;
   torch::Device device = torch::kCPU;
   int64_t probe_sequences = 3, probe_tokens = 16;
 };

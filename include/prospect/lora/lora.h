@@ -102,6 +102,8 @@ class LoraModel {
   // Deep copy of adapter `from` as `to` (frozen: requires_grad false). Replaces an existing `to`.
   void copy_adapter(const std::string& from = "default", const std::string& to = "ref", bool frozen = true);
   void delete_adapter(const std::string& name);
+  // Moves every adapter's tensors to `device` in place (after model->to(device); handles stay valid).
+  void to(torch::Device device);
   // Number of adapter parameters (elements) of `name`.
   int64_t num_parameters(const std::string& name = "default") const;
 
@@ -118,8 +120,9 @@ struct AttachOptions {
 
 // Module paths of the model's Linears that cfg targets. Throws a clear error when an entry of
 // target_modules matches no Linear ("did you mean"), when nothing is targeted, or when the embedding
-// or the LM head is targeted (not supported: tied embeddings stay tied).
-std::vector<std::string> resolve_targets(model::CausalLM& model, const LoraConfig& cfg);
+// or the LM head is targeted (not supported: tied embeddings stay tied). strict false (loading a
+// PEFT file, which PEFT accepts as long as something matched): unmatched entries are only warned about.
+std::vector<std::string> resolve_targets(model::CausalLM& model, const LoraConfig& cfg, bool strict = true);
 
 // Adds a new adapter (cfg) to the model's targeted Linears, seeded; returns the view.
 LoraModel attach_lora(model::CausalLM& model, const LoraConfig& cfg, uint64_t seed, const AttachOptions& opts = {});

@@ -22,14 +22,20 @@ struct SequenceLogps {
 };
 
 // Runs the model on input_ids [B, T] (right padded, attention_mask [B, T]) and sums the log-probs of
-// tokens t (1 <= t < T) where completion_mask[b, t] == 1, using the logits at t-1 (shift by one).
+// tokens t (1 <= t < T) where completion_mask[b, t] == 1 (and attention_mask[b, t-1..t] == 1), using
+// the hidden state at t-1 (shift by one). Only the selected positions go through the LM head
+// (chunked, see selected_logprobs). With gradient_checkpointing each decoder layer is recomputed in
+// backward (reentrant scheme: gradients reach trainable leaves through .grad, so use backward(), not
+// torch::autograd::grad).
 SequenceLogps sequence_logprobs(CausalLM& model, const torch::Tensor& input_ids,
                                 const torch::Tensor& attention_mask, const torch::Tensor& completion_mask,
                                 bool gradient_checkpointing = false);
 
 // Per-token log-probs for scoring: [B, T] fp32 with position 0 = 0 (no prediction) and padded
-// positions = 0.
+// positions = 0 (also the first real token of a left-padded row). Runs without grad. With left
+// padding pass position ids yourself if you need HF generate's positions (plain forward semantics
+// here, as transformers' model(input_ids, attention_mask)).
 torch::Tensor token_logprobs(CausalLM& model, const torch::Tensor& input_ids,
-                             const torch::Tensor& attention_mask = {});
+                             const torch::Tensor& attention_mask = {}, const torch::Tensor& position_ids = {});
 
 }  // namespace prospect::model
