@@ -8,6 +8,7 @@
 #include "command.h"
 #include "prospect/core/device.h"
 #include "prospect/core/error.h"
+#include "prospect/lora/adapter_io.h"
 #include "prospect/model/causal_lm.h"
 #include "prospect/model/logprobs.h"
 #include "prospect/tokenizer/tokenizer.h"
@@ -58,10 +59,8 @@ int run_score(const ScoreArgs& a) {
       throw Error("score", "token id " + std::to_string(id) + " outside the model's vocabulary [0, " +
                                std::to_string(m->config().vocab_size) + ")");
   if (!a.adapter.empty()) {
-    // ---- ADAPTER HOOK (to be wired by the lead with lora/adapter_io.h): load the LoRA adapter from
-    // a.adapter into `m` (e.g. `auto lora = lora::load_adapter(m, a.adapter);`, kept alive until the
-    // scoring below is done).
-    throw Error("--adapter", "adapter scoring is not wired in this build yet");
+    // The adapter is applied without merging: the LoRA branch runs beside the frozen base weights.
+    lora::load_adapter(m, a.adapter);
   }
   auto lp = model::token_logprobs(m, torch::tensor(ids, torch::kInt64).unsqueeze(0))[0].to(torch::kCPU);  // [T]
   nlohmann::json out;

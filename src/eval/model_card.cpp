@@ -116,6 +116,26 @@ bool looks_like_hub_id(const std::string& s) {
   return true;
 }
 
+// Hub ids of the datasets and base models this project's recipes name by local path.
+std::string known_dataset_id(const std::string& s) {
+  static const std::vector<std::pair<std::string, std::string>> known = {
+      {"ultrafeedback_binarized", "HuggingFaceH4/ultrafeedback_binarized"},
+      {"ultrafeedback-binarized", "HuggingFaceH4/ultrafeedback_binarized"}};
+  std::string lower = s;
+  for (char& c : lower) c = (char)std::tolower((unsigned char)c);
+  for (const auto& [k, id] : known)
+    if (lower.find(k) != std::string::npos) return id;
+  return "";
+}
+
+std::string known_model_id(const std::string& path) {
+  if (looks_like_hub_id(path)) return path;
+  const std::string n = short_name(path);
+  if (n.rfind("Qwen", 0) == 0) return "Qwen/" + n;
+  if (n.rfind("Llama-", 0) == 0 || n.rfind("Meta-Llama-", 0) == 0) return "meta-llama/" + n;
+  return "";
+}
+
 struct Table {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
@@ -228,7 +248,9 @@ TrainingSummary summarize_run(const json& run) {
     if (loss->contains("type") && loss->at("type").is_string()) s.loss_type = loss->at("type").get<std::string>();
     s.beta = value_of(*loss, {"beta"});
   }
-  s.base_model = str(value_of(run, {"base_model"}));
+  if (s.loss_type.empty() && run.contains("method") && run.at("method").is_string())
+    s.loss_type = run.at("method").get<std::string>();
+  s.base_model = run.contains("base_model") ? str(run.at("base_model")) : "";
   if (s.base_model.empty()) {
     const json* model = block(cfg, "model");
     s.base_model = str(model ? value_of(*model, {"name_or_path", "path", "base_model", "model_name_or_path", "name"})
@@ -255,11 +277,11 @@ TrainingSummary summarize_run(const json& run) {
   if (s.scheduler.is_object()) s.scheduler = value_of(s.scheduler, {"type", "name"});
   s.warmup = value_of(cfg, {"warmup_ratio", "warmup_steps", "warmup"});
   s.seed = value_of(cfg, {"seed"});
-  s.dtype = value_of(cfg, {"dtype", "torch_dtype", "precision"});
+  s.dtype = run.contains("dtype") ? run.at("dtype") : value_of(cfg, {"dtype", "torch_dtype", "precision"});
   json ds = value_of(cfg, {"dataset_name", "dataset", "datasets"});
   if (ds.is_null()) {
     const json* data = block(cfg, "data");
-    if (data) ds = value_of(*data, {"name", "paths", "path", "train_files", "files"});
+    if (data) ds = value_of(*data, {"dataset_name", "name", "paths", "path", "train", "train_files", "files"});
   }
   if (ds.is_array()) {
     std::string v;
@@ -284,11 +306,15 @@ std::string render_model_card(const CardInputs& in, const std::vector<std::strin
 
   std::vector<std::string> datasets = in.datasets;
   if (datasets.empty() && looks_like_hub_id(s.dataset)) datasets.push_back(s.dataset);
+  if (datasets.empty() && !known_dataset_id(s.dataset).empty()) datasets.push_back(known_dataset_id(s.dataset));
+  // The front-matter wants a Hub id; a local path of a known model maps to its id.
+  const std::string base_id = !in.base_model.empty() ? in.base_model
+                              : !known_model_id(base).empty() ? known_model_id(base) : base;
 
   std::ostringstream os;
   // ---- front-matter ----
   os << "---\n";
-  if (!base.empty() && base != "unknown") os << "base_model: " << yaml_scalar(base) << "\n";
+  if (!base_id.empty() && base_id != "unknown") os << "base_model: " << yaml_scalar(base_id) << "\n";
   os << "tags:\n- prospect\n";
   if (enhanced) os << "- kto\n- enhanced-kto\n";
   else if (!s.loss_type.empty()) os << "- " << slug(s.loss_type) << "\n";
@@ -310,7 +336,7 @@ std::string render_model_card(const CardInputs& in, const std::vector<std::strin
   os << " using " << framework << ".\n\n";
   os << "## Model details\n\n";
   Table details{{"Field", "Value"}, {}};
-  details.rows = {{"Base model", base}, {"Method", method}, {"Type", in.model_type}, {"Date", date},
+  details.rows = {{"Base model", base_id}, {"Method", method}, {"Type", in.model_type}, {"Date", date},
                   {"Framework", framework}};
   os << details.render() << "\n";
 
@@ -362,7 +388,8 @@ std::string render_model_card(const CardInputs& in, const std::vector<std::strin
     add("LoRA dropout", str(s.lora_dropout));
     add("LoRA target modules", str(s.target_modules));
   }
-  add("Dataset", s.dataset);
+  const std::string ds_id = known_dataset_id(s.dataset);
+  add("Dataset", !ds_id.empty() && ds_id != s.dataset ? ds_id + " (" + s.dataset + ")" : s.dataset);
   add("β", str(s.beta));
   add("Loss", s.loss_type);
   add("Optimizer", str(s.optimizer));

@@ -152,3 +152,26 @@ TEST(ModelCard, OtherMethodsHaveNoComponentsTable) {
   EXPECT_FALSE(fm.count("datasets"));
   EXPECT_EQ(eval::method_display_name("simpo"), "SimPO");
 }
+
+TEST(ModelCard, ReadsTheTrainRecipesRunMetadata) {
+  // prospect_run.json as train/recipe.cpp writes it, with configs/qwen3-0.6b-enhanced-kto.json inside.
+  json run = {{"framework", "prospect"}, {"base_model", "models/Qwen3-0.6B"}, {"method", "enhanced_kto"},
+              {"dtype", "bf16"}, {"plots", {"plots/loss.svg"}}};
+  run["config"] = read_json_file(test::source_dir() / "configs" / "qwen3-0.6b-enhanced-kto.json");
+  eval::CardInputs in;
+  in.run = run;
+  in.date = "2025-06-01";
+  const std::string md = eval::render_model_card(in, {});
+  auto fm = front_matter(md);
+  EXPECT_EQ(fm["base_model"], std::vector<std::string>{"Qwen/Qwen3-0.6B"});
+  EXPECT_EQ(fm["datasets"], std::vector<std::string>{"HuggingFaceH4/ultrafeedback_binarized"});
+  EXPECT_TRUE(has(md, "| Method | Enhanced KTO |"));
+  EXPECT_TRUE(has(md, "| Batch size × gradient accumulation | 2 × 8 |"));
+  EXPECT_TRUE(has(md, "| Learning rate | 2e-4 |"));
+  EXPECT_TRUE(has(md, "| Max length | 512 |"));
+  EXPECT_TRUE(has(md, "| LoRA r / α | 16 / 32 |"));
+  EXPECT_TRUE(has(md, "| Epochs | 1 |"));
+  EXPECT_TRUE(has(md, "| β | 0.1 |"));
+  EXPECT_TRUE(has(md, "| Precision | bf16 |"));
+  EXPECT_TRUE(has(md, "| BCO shift | Disabled (implemented) |"));
+}

@@ -238,3 +238,43 @@ TEST(Trainer, EvaluationReportsPreferenceAccuracy) {
   }
   EXPECT_EQ(evals, 3);  // start, step 1, step 2
 }
+
+TEST(Trainer, PrecomputedReferenceGivesTheSameRunAndIsCached) {
+  ThreadGuard tg;
+  TempDir tmp;
+  auto data = make_pref_data(8, 13);
+  auto go = [&](bool pre, const std::string& name) {
+    auto opts = tiny_options(tmp / name);
+    opts.max_steps = 3;
+    opts.precompute_ref_logps = pre;
+    opts.ref_cache_file = tmp / "cache" / "ref.safetensors";
+    train::Trainer t(make_policy(), loss::make_loss(enhanced_kto_json(true)), data, nullptr, opts);
+    t.train();
+    return losses_of(tmp / name);
+  };
+  auto live = go(false, "live"), pre = go(true, "pre");
+  ASSERT_EQ(live.size(), pre.size());
+  for (size_t i = 0; i < live.size(); ++i) EXPECT_NEAR(live[i], pre[i], 1e-6) << i;
+  ASSERT_TRUE(std::filesystem::exists(tmp / "cache" / "ref.safetensors"));
+  auto again = go(true, "pre2");  // served from the cache file
+  for (size_t i = 0; i < live.size(); ++i) EXPECT_NEAR(again[i], pre[i], 1e-7) << i;
+}
+
+TEST(Trainer, PairedLossesTrain) {
+  TempDir tmp;
+  auto data = make_pref_data(8, 17), eval = make_pref_data(4, 18);
+  for (const char* type : {"dpo", "orpo", "simpo"}) {
+    auto opts = tiny_options(tmp / type);
+    opts.per_device_train_batch_size = 2;
+    opts.max_steps = 3;
+    opts.learning_rate = 1e-2;
+    train::Trainer t(make_policy(), loss::make_loss({{"type", type}}), data, &eval, opts);
+    t.train();
+    auto ls = losses_of(tmp / type);
+    ASSERT_EQ(ls.size(), 3u) << type;
+    for (double v : ls) EXPECT_TRUE(std::isfinite(v)) << type;
+    if (std::string(type) == "dpo") EXPECT_NEAR(ls[0], std::log(2.0), 1e-6);  // r = 0 at start: -log σ(0)
+    auto recs = train::read_metrics_jsonl(tmp / type / "metrics.jsonl");
+    EXPECT_TRUE(recs.back().contains("eval_preference_accuracy")) << type;
+  }
+}
