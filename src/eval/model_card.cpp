@@ -129,10 +129,11 @@ std::string known_dataset_id(const std::string& s) {
 }
 
 std::string known_model_id(const std::string& path) {
-  if (looks_like_hub_id(path)) return path;
   const std::string n = short_name(path);
   if (n.rfind("Qwen", 0) == 0) return "Qwen/" + n;
   if (n.rfind("Llama-", 0) == 0 || n.rfind("Meta-Llama-", 0) == 0) return "meta-llama/" + n;
+  std::error_code ec;
+  if (looks_like_hub_id(path) && !std::filesystem::exists(path, ec)) return path;
   return "";
 }
 

@@ -90,7 +90,7 @@ TEST(MergeCli, DoraBf16AndShardedOutput) {
   test::TempDir tmp;
   const auto out = tmp / "merged";
   auto r = test::run_cli("merge --model " + q(gold() / "base") + " --adapter " + q(gold() / "adapter_dora") +
-                         " --out " + q(out) + " --dtype bf16 --max-shard-size 10KB");
+                         " --out " + q(out) + " --dtype bf16 --max-shard-size 4KB");
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto s = nlohmann::json::parse(r.out);
   EXPECT_LT(s["max_abs_logprob_diff_f32"].get<double>(), 1e-4);  // the merge itself is exact
