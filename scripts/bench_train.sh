@@ -8,9 +8,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 P="${PROSPECT:-$ROOT/build/prospect}"
 echo "# tiny"
-"$P" bench-train --preset tiny --batch 2 --seq 512 --rank 16 --steps 5 --warmup 1 "$@" | tee /tmp/bench_tiny.json
+"$P" --threads "${THREADS:-$(nproc)}" bench-train --preset tiny --batch 2 --seq 512 --rank 16 --steps 5 --warmup 1 "$@" | tee /tmp/bench_tiny.json
 echo "# qwen3-0.6b shapes"
-"$P" bench-train --preset qwen3-0.6b --batch 2 --seq 512 --rank 16 --steps "${QWEN_STEPS:-1}" --warmup 0 "$@" | tee /tmp/bench_06b.json
+"$P" --threads "${THREADS:-$(nproc)}" bench-train --preset qwen3-0.6b --batch 2 --seq 512 --rank 16 --steps "${QWEN_STEPS:-1}" --warmup 0 "$@" | tee /tmp/bench_06b.json
 python3 - <<'PY'
 import json
 d = json.load(open("/tmp/bench_06b.json"))

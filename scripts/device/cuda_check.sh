@@ -19,7 +19,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 T0=$(date +%s)
 cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$D/usr;$D/usr/lib/x86_64-linux-gnu/cmake;$D/usr/share/cmake" \
-  -DPKG_CONFIG_EXECUTABLE="$D/usr/bin/pkgconf" -DPROSPECT_USE_MIMALLOC=OFF \
+  -DPKG_CONFIG_EXECUTABLE="$D/usr/bin/pkgconf" -DPROSPECT_USE_MIMALLOC=OFF -DPROSPECT_INCLUDE_FIRST="$D/usr/include" \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 || exit 1
 cmake --build build-cuda -j "$(nproc)" -- -k 0 || echo "[cuda_check] BUILD HAD FAILURES"
 echo "[cuda_check] build took $(( $(date +%s) - T0 )) s"
