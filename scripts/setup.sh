@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-PACKAGES=(build-essential cmake ninja-build pkg-config ccache npm
+PACKAGES=(build-essential cmake ninja-build pkg-config ccache npm python3
   libtorch-dev libopenblas0-openmp   # without OpenBLAS Debian's LibTorch falls back to reference BLAS (30x slower)
   nlohmann-json3-dev libcli11-dev libspdlog-dev libsentencepiece-dev libgtest-dev libpcre2-dev
   libmimalloc-dev)

@@ -25,8 +25,8 @@ cmake --build build-cuda -j "$(nproc)" -- -k 0 || echo "[cuda_check] BUILD HAD F
 echo "[cuda_check] build took $(( $(date +%s) - T0 )) s"
 # The Hugging Face cross-check first (transformers, peft, tokenizers live in this machine's Python).
 python3 scripts/device/verify_hf.py --prospect build-cuda/prospect --work /tmp/verify --out "$OUT" --root . 2>&1 | tail -40
-( cd build-cuda && ctest --output-on-failure -j 8 --timeout 300 -E "Cli|cli" ) 2>&1 | tail -40
+( cd build-cuda && ctest --output-on-failure -j 16 --timeout 120 -E "Cli|cli" ) 2>&1 | tail -40
 ( cd build-cuda && ctest -R "Cuda|LossCuda" --output-on-failure ) 2>&1 | tail -15
 # Short GPU benchmark: Qwen3-0.6B shapes, batch 2 x 512, LoRA r 16, bf16 base + fp32 LoRA.
-timeout 150 build-cuda/prospect bench-train --preset qwen3-0.6b --batch 2 --seq 512 --rank 16 --steps 3 --warmup 1 \
+timeout 60 build-cuda/prospect bench-train --preset qwen3-0.6b --batch 2 --seq 512 --rank 16 --steps 2 --warmup 1 \
   --device cuda --dtype bf16 2>&1 | tail -20 || true

@@ -15,7 +15,22 @@ namespace prospect::compat {
 inline torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                           const torch::Tensor& mask, bool is_causal, double scale) {
 #if PROSPECT_TORCH_AT_LEAST(2, 1)
-  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, mask.defined() ? false : is_causal, scale);
+  // LibTorch 2.x takes an optional mask (an undefined tensor is rejected), and its is_causal mask is
+  // aligned top-left, which is wrong when the queries are the last S of K positions (KV cache):
+  // then the bottom-right aligned causal mask is passed explicitly.
+  c10::optional<at::Tensor> m;
+  bool causal = false;
+  if (mask.defined()) {
+    m = mask;
+  } else if (is_causal) {
+    const int64_t S = q.size(-2), K = k.size(-2);
+    if (S == K) {
+      causal = true;
+    } else if (S > 1) {
+      m = torch::ones({S, K}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).tril(K - S);
+    }
+  }
+  return at::scaled_dot_product_attention(q, k, v, m, 0.0, causal, scale);
 #else
   auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
   if (mask.defined()) {
