@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-PACKAGES=(build-essential cmake ninja-build pkg-config ccache npm python3
+PACKAGES=(build-essential cmake ninja-build pkg-config ccache
   libtorch-dev libopenblas0-openmp   # without OpenBLAS Debian's LibTorch falls back to reference BLAS (30x slower)
   nlohmann-json3-dev libcli11-dev libspdlog-dev libsentencepiece-dev libgtest-dev libpcre2-dev
   libmimalloc-dev)
@@ -15,6 +15,10 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Commands that may come from elsewhere (e.g. nodejs from NodeSource bundles npm): only the command matters.
+command -v npm >/dev/null || missing+=(npm)
+command -v python3 >/dev/null || missing+=(python3)
+[ -x /usr/bin/python3 ] || missing+=(python3)   # the SVG validity test calls /usr/bin/python3
 if ((${#missing[@]})); then
   echo "[setup] installing: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
