@@ -3,7 +3,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <set>
+
 #include "prospect/core/fs.h"
+#include "prospect/io/safetensors.h"
+#include "prospect/lora/adapter_io.h"
+#include "prospect/model/causal_lm.h"
 #include "test_util.h"
 
 using nlohmann::json;
@@ -41,5 +46,60 @@ TEST(PeftGolden, AdapterSavedByPeftScoresAndMergesAsPeft) {
     auto m = run_cli("score --model '" + (tmp / "merged").string() + "' --ids " + ids);
     ASSERT_EQ(m.rc, 0) << m.err;
     EXPECT_LT(max_diff(json::parse(m.out), expected["logprobs"][i]), 1e-4) << "merged, sequence " << i;
+  }
+}
+
+// The reverse direction: an adapter saved here for the same base and settings has exactly the tensor
+// keys, shapes and dtypes of the file PEFT wrote, and its adapter_config.json carries every field PEFT
+// wrote with the same values where the settings coincide (so PeftModel.from_pretrained reads it the
+// same way).
+
+TEST(PeftGolden, AdapterSavedHereHasPeftsKeysShapesAndConfigFields) {
+  namespace lora = prospect::lora;
+  prospect::test::TempDir tmp;
+  const auto peft_dir = prospect::test::golden_dir() / "lora" / "peft_made";
+  auto cfg_model = prospect::model::ModelConfig::preset("tiny");
+  cfg_model.vocab_size = 512;
+  auto m = prospect::model::init_model(cfg_model, 7, torch::kFloat32);
+  auto cfg = lora::LoraConfig::from_json(
+      json{{"r", 4}, {"lora_alpha", 8}, {"target_modules", "all-linear"}, {"lora_dropout", 0.0}});
+  auto lm = lora::attach_lora(m, cfg, 0);
+  lora::save_adapter(lm, tmp / "ours");
+
+  auto ours = prospect::io::SafetensorsFile::open(tmp / "ours" / "adapter_model.safetensors");
+  auto theirs = prospect::io::SafetensorsFile::open(peft_dir / "adapter_model.safetensors");
+  ASSERT_EQ(ours->tensors().size(), theirs->tensors().size());
+  for (const auto& [name, info] : theirs->tensors()) {
+    ASSERT_TRUE(ours->contains(name)) << name;
+    EXPECT_EQ(ours->tensors().at(name).shape, info.shape) << name;
+    EXPECT_EQ(ours->tensors().at(name).dtype, info.dtype) << name;
+  }
+  EXPECT_EQ(ours->metadata(), theirs->metadata());
+
+  const json a = prospect::read_json_file(tmp / "ours" / "adapter_config.json");
+  const json b = prospect::read_json_file(peft_dir / "adapter_config.json");
+  for (const auto& key : {"peft_type", "task_type", "r", "lora_alpha", "lora_dropout", "bias", "fan_in_fan_out",
+                          "use_rslora", "use_dora", "modules_to_save", "inference_mode", "rank_pattern",
+                          "alpha_pattern", "layers_to_transform", "layers_pattern", "lora_bias"}) {
+    ASSERT_TRUE(a.contains(key)) << key;
+    EXPECT_EQ(a[key], b[key]) << key;
+  }
+  // target_modules is a set (PEFT writes the resolved full paths for all-linear, in any order).
+  auto as_set = [](const json& j) {
+    std::set<std::string> s;
+    for (auto& v : j) s.insert(v.get<std::string>());
+    return s;
+  };
+  EXPECT_EQ(as_set(a["target_modules"]), as_set(b["target_modules"]));
+  // Keys are written sorted, as json.dumps(sort_keys=True).
+  std::string text = prospect::read_text_file(tmp / "ours" / "adapter_config.json");
+  std::vector<std::string> order;
+  for (auto it = a.begin(); it != a.end(); ++it) order.push_back(it.key());
+  size_t last = 0;
+  for (const auto& k : order) {
+    size_t pos = text.find("\"" + k + "\":");
+    ASSERT_NE(pos, std::string::npos) << k;
+    EXPECT_GE(pos, last) << k;
+    last = pos;
   }
 }
