@@ -351,7 +351,19 @@ std::string render_model_card(const CardInputs& in, const std::vector<std::strin
 
   // ---- Enhanced KTO components ----
   if (enhanced) {
-    const json& loss = s.loss;
+    // Show the effective settings: the defaults of enhanced_kto.md (the loss module's defaults)
+    // overlaid with what the run's config set.
+    json loss = {{"value_function", {{"enabled", true}, {"alpha_gain", 0.88}, {"alpha_loss", 0.88}, {"lambda", 2.25},
+                                     {"eps", 0.01}}},
+                 {"probability_weighting", {{"enabled", true}, {"form", "tversky_kahneman"}, {"gamma", 0.61}}},
+                 {"odds_ratio", {{"enabled", true}, {"weight", 0.1}}},
+                 {"bco_shift", {{"enabled", false}, {"start_step", 0}, {"ramp_steps", 0}}}};
+    if (s.loss.is_object()) {
+      const json pw = s.loss.value("probability_weighting", json::object());
+      if (pw.is_object() && pw.value("form", "") == "prelec" && !pw.contains("gamma"))
+        loss["probability_weighting"]["gamma"] = 0.65;
+      loss.merge_patch(s.loss);
+    }
     os << "## Enhanced KTO components\n\n";
     Table comp{{"Component", "Status", "Settings"}, {}};
     comp.rows.push_back({"Value function", onoff(loss, "value_function", true),

@@ -96,8 +96,8 @@ TEST(ModelCard, SeedConfigurationGivesTheSeedsCard) {
   EXPECT_TRUE(has(md, "| TruthfulQA MC2 (0-shot) | mc2 | 0.431 ± 0.015 |"));
   EXPECT_TRUE(has(md, "| MMLU (5-shot) | acc | 0.373 ± 0.004 |"));
 
-  EXPECT_TRUE(has(md, "| Value function | Active | α gain = 0.88, α loss = 0.88, λ = 2.25 |"));
-  EXPECT_TRUE(has(md, "| Probability weighting | Active | γ = 0.61 |"));
+  EXPECT_TRUE(has(md, "| Value function | Active | α gain = 0.88, α loss = 0.88, λ = 2.25, ε = 0.01 |"));
+  EXPECT_TRUE(has(md, "| Probability weighting | Active | form = tversky_kahneman, γ = 0.61 |"));
   EXPECT_TRUE(has(md, "| Odds ratio | Active | μ = 0.1 |"));
   EXPECT_TRUE(has(md, "| BCO shift | Disabled (implemented) |"));
   EXPECT_TRUE(has(md, "destabilised about 40% of runs"));
