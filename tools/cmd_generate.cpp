@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "command.h"
+#include "id_list.h"
 #include "prospect/core/device.h"
 #include "prospect/core/error.h"
 #include "prospect/model/causal_lm.h"
@@ -21,26 +22,7 @@ struct GenerateArgs {
   uint64_t seed = 0;
 };
 
-std::vector<int64_t> parse_id_list(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  std::string tok;
-  while (std::getline(ss, tok, ',')) {
-    size_t a = tok.find_first_not_of(" \t"), b = tok.find_last_not_of(" \t");
-    if (a == std::string::npos) throw prospect::Error("--ids", "empty entry in '" + s + "'");
-    tok = tok.substr(a, b - a + 1);
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(tok, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != tok.size()) throw prospect::Error("--ids", "'" + tok + "' is not an integer token id");
-    out.push_back(v);
-  }
-  return out;
-}
+using prospect::cli::parse_id_list;
 
 int run_generate(const GenerateArgs& a, bool have_prompt) {
   using namespace prospect;

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "command.h"
+#include "id_list.h"
 #include "prospect/core/device.h"
 #include "prospect/core/error.h"
 #include "prospect/lora/adapter_io.h"
@@ -19,26 +20,7 @@ struct ScoreArgs {
   std::string model, adapter, ids, text, tokenizer, dtype = "f32", device = "cpu";
 };
 
-std::vector<int64_t> parse_id_list(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  std::string tok;
-  while (std::getline(ss, tok, ',')) {
-    size_t a = tok.find_first_not_of(" \t"), b = tok.find_last_not_of(" \t");
-    if (a == std::string::npos) throw prospect::Error("--ids", "empty entry in '" + s + "'");
-    tok = tok.substr(a, b - a + 1);
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(tok, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != tok.size()) throw prospect::Error("--ids", "'" + tok + "' is not an integer token id");
-    out.push_back(v);
-  }
-  return out;
-}
+using prospect::cli::parse_id_list;
 
 int run_score(const ScoreArgs& a) {
   using namespace prospect;
