@@ -6,10 +6,11 @@
 #include <unistd.h>
 
 #include "prospect/core/error.h"
+#include "prospect/core/temp_path.h"
 
 namespace prospect {
 
-static std::string random_suffix() {
+std::string random_suffix() {
   static thread_local std::mt19937_64 rng(std::random_device{}() ^ (uint64_t)getpid());
   std::ostringstream os;
   os << std::hex << (rng() & 0xffffffffULL);
@@ -37,8 +38,7 @@ nlohmann::json read_json_file(const fs::path& path) {
 }
 
 void write_text_file_atomic(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp-" + random_suffix();
+  const fs::path tmp = temp_sibling(path);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw Error(path.string(), "cannot write file");

@@ -10,12 +10,12 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "prospect/core/error.h"
+#include "prospect/core/temp_path.h"
 
 namespace prospect::io {
 
@@ -49,13 +49,6 @@ std::string unsupported_dtype_message(const std::string& s) {
   for (const char* u : kKnownUnsupported)
     if (s == u) return "unsupported dtype '" + s + "' (supported: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)";
   return "unknown dtype '" + s + "' (supported: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)";
-}
-
-std::string random_suffix() {
-  static thread_local std::mt19937_64 rng(std::random_device{}() ^ (uint64_t)getpid());
-  char buf[20];
-  std::snprintf(buf, sizeof buf, "%08llx", (unsigned long long)(rng() & 0xffffffffULL));
-  return buf;
 }
 
 }  // namespace
@@ -292,8 +285,7 @@ void save_safetensors(const std::filesystem::path& path, const NamedTensors& ten
   std::string h = header.dump();
   while (h.size() % 8 != 0) h.push_back(' ');
 
-  std::filesystem::path tmp = path;
-  tmp += ".tmp-" + random_suffix();
+  const std::filesystem::path tmp = temp_sibling(path);
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) throw Error(ctx, std::string("cannot write: ") + std::strerror(errno));
   try {

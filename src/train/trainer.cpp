@@ -207,11 +207,15 @@ StepOutput Trainer::forward_unpaired(const data::Batch& b, bool training, double
   loss::LossInputs in;
   StepOutput out;
   auto ids = b.input_ids.to(dev), attn = b.attention_mask.to(dev), cmask = b.completion_mask.to(dev);
+  // The KL rows go to the device once: the policy's KL pass and the reference's use them.
+  torch::Tensor kl_ids, kl_attn, kl_mask;
   if (kl) {
+    kl_ids = b.kl_input_ids.to(dev);
+    kl_attn = b.kl_attention_mask.to(dev);
+    kl_mask = b.kl_completion_mask.to(dev);
     torch::NoGradGuard ng;
     policy_.set_train(false);  // the KL estimate is a no-grad pass; TRL disables dropout too
-    auto r = model::sequence_logprobs(m, b.kl_input_ids.to(dev), b.kl_attention_mask.to(dev),
-                                      b.kl_completion_mask.to(dev), false);
+    auto r = model::sequence_logprobs(m, kl_ids, kl_attn, kl_mask, false);
     in.kl_policy_logps = r.sum;
     in.kl_lengths = r.count;
   }
@@ -229,8 +233,7 @@ StepOutput Trainer::forward_unpaired(const data::Batch& b, bool training, double
       if (kl) in.kl_ref_logps = ref_cache_->lookup(b.indices, b.kl_source).to(dev);
     } else {
       in.ref_logps = reference_logps(ids, attn, cmask);
-      if (kl)
-        in.kl_ref_logps = reference_logps(b.kl_input_ids.to(dev), b.kl_attention_mask.to(dev), b.kl_completion_mask.to(dev));
+      if (kl) in.kl_ref_logps = reference_logps(kl_ids, kl_attn, kl_mask);
     }
   }
   in.policy_logps = pol.sum;
