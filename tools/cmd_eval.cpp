@@ -17,6 +17,7 @@
 #include "prospect/eval/tasks.h"
 #include "prospect/lora/adapter_io.h"
 #include "prospect/model/causal_lm.h"
+#include "prospect/model/config.h"
 #include "prospect/tokenizer/tokenizer.h"
 
 namespace prospect::cli {
@@ -48,6 +49,8 @@ int run_eval(const EvalArgs& a) {
   check(!(kind == eval::TaskKind::preference && a.adapter.empty()), "--adapter",
         "the preference task compares the policy (model + adapter) with the base: give --adapter");
 
+  if (!a.output.empty()) check_output_path(a.output, /*is_directory=*/false, "--output");
+  const auto model_config = model::ModelConfig::load(a.model);  // a missing model fails before the data is read
   // Read and validate the data before loading the model, so a bad row fails fast.
   std::vector<eval::Row> rows, fewshot_rows;
   std::vector<eval::McDoc> docs;
@@ -74,6 +77,34 @@ int run_eval(const EvalArgs& a) {
 
   const std::string tok_dir = a.tokenizer.empty() ? a.model : a.tokenizer;
   auto tok = tokenizer::Tokenizer::load(tok_dir);
+  // Tokenize everything before the model loads; ids the model cannot embed are one clear error.
+  std::vector<data::PairExample> pairs;
+  std::vector<eval::TokenRequest> reqs;
+  auto check_ids = [&](const std::vector<int64_t>& ids) {
+    for (auto id : ids)
+      if (id >= model_config.vocab_size)
+        throw Error(a.data, "the tokenizer " + tok_dir + " produces token id " + std::to_string(id) +
+                                ", outside the vocabulary of the model " + a.model + " (vocab_size " +
+                                std::to_string(model_config.vocab_size) + "): tokenizer and model do not match");
+  };
+  if (kind == eval::TaskKind::preference) {
+    data::DataOptions dopts;
+    dopts.paths = {a.data};
+    dopts.shuffle = false;
+    dopts.paired = true;
+    auto prepared = data::prepare_data(dopts, *tok);
+    check(!prepared.pairs.empty(), a.data, "no preference pairs (rows need prompt/chosen/rejected)");
+    pairs = prepared.pairs;
+    if (a.limit > 0 && (int64_t)pairs.size() > a.limit) pairs.resize((size_t)a.limit);
+    for (const auto& p : pairs) check_ids(p.prompt_ids), check_ids(p.chosen_ids), check_ids(p.rejected_ids);
+  } else {
+    std::vector<std::pair<std::string, std::string>> texts;
+    for (const auto& d : docs)
+      for (auto& p : eval::doc_requests(d)) texts.push_back(std::move(p));
+    reqs = eval::encode_requests(*tok, texts, eval::prefix_token_id(*tok));
+    for (const auto& r : reqs) check_ids(r.context), check_ids(r.continuation);
+  }
+
   spdlog::info("loading {} ({} on {})", a.model, short_dtype_name(dtype), device.str());
   auto model = model::load_model(a.model, dtype, device);
   model->eval();
@@ -85,21 +116,9 @@ int run_eval(const EvalArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   json task_json;
   if (kind == eval::TaskKind::preference) {
-    data::DataOptions dopts;
-    dopts.paths = {a.data};
-    dopts.shuffle = false;
-    dopts.paired = true;
-    auto prepared = data::prepare_data(dopts, *tok);
-    check(!prepared.pairs.empty(), a.data, "no preference pairs (rows need prompt/chosen/rejected)");
-    std::vector<data::PairExample> pairs = prepared.pairs;
-    if (a.limit > 0 && (int64_t)pairs.size() > a.limit) pairs.resize((size_t)a.limit);
     auto lp = eval::pair_logps(model, pairs, so, a.max_length);
     task_json = eval::preference_results(lp.policy_chosen, lp.policy_rejected, lp.ref_chosen, lp.ref_rejected, a.beta);
   } else {
-    std::vector<std::pair<std::string, std::string>> pairs;
-    for (const auto& d : docs)
-      for (auto& p : eval::doc_requests(d)) pairs.push_back(std::move(p));
-    auto reqs = eval::encode_requests(*tok, pairs, eval::prefix_token_id(*tok));
     spdlog::info("{}: {} questions, {} requests", a.task, docs.size(), reqs.size());
     auto ll = eval::score_requests(model, reqs, so);
     std::vector<std::vector<double>> per_doc;
@@ -130,6 +149,8 @@ int run_eval(const EvalArgs& a) {
   if (kind == eval::TaskKind::preference) out["config"]["beta"] = a.beta;
   out["results"][a.task] = task_json;
   if (!a.output.empty()) {
+    if (std::filesystem::path(a.output).has_parent_path())
+      std::filesystem::create_directories(std::filesystem::path(a.output).parent_path());
     write_json_file_atomic(a.output, out);
     spdlog::info("results written to {}", a.output);
   }

@@ -11,6 +11,7 @@
 #include "prospect/core/error.h"
 #include "prospect/lora/adapter_io.h"
 #include "prospect/model/causal_lm.h"
+#include "prospect/model/config.h"
 #include "prospect/model/logprobs.h"
 #include "prospect/tokenizer/tokenizer.h"
 
@@ -35,11 +36,13 @@ int run_score(const ScoreArgs& a) {
   if (ids.empty()) throw Error("score", "nothing to score: the id sequence is empty");
   const auto device = parse_device(a.device);
   const auto dt = parse_dtype(a.dtype);
-  auto m = model::load_model(a.model, dt, device);
+  const int64_t vocab = model::ModelConfig::load(a.model).vocab_size;  // before the weights load
   for (auto id : ids)
-    if (id < 0 || id >= m->config().vocab_size)
-      throw Error("score", "token id " + std::to_string(id) + " outside the model's vocabulary [0, " +
-                               std::to_string(m->config().vocab_size) + ")");
+    if (id < 0 || id >= vocab)
+      throw Error(a.ids.empty() ? "--text" : "--ids",
+                  "token id " + std::to_string(id) + " outside the model's vocabulary [0, " + std::to_string(vocab) +
+                      ")" + (a.ids.empty() ? ": the tokenizer does not match the model" : ""));
+  auto m = model::load_model(a.model, dt, device);
   if (!a.adapter.empty()) {
     // The adapter is applied without merging: the LoRA branch runs beside the frozen base weights.
     lora::load_adapter(m, a.adapter);

@@ -46,7 +46,13 @@ int run_tokenize(const TokenizeOptions& o) {
   if (modes != 1) throw Error("tokenize", "give exactly one of --text, --input or --decode");
   auto tok = tokenizer::Tokenizer::load(o.tokenizer);
   if (!o.decode.empty()) {
-    std::cout << nlohmann::json{{"text", tok->decode(parse_ids(o.decode), o.skip_special_tokens)}}.dump() << "\n";
+    auto ids = parse_ids(o.decode);
+    // HF's Rust decoder skips unknown ids silently; a typo would then decode to a plausible text.
+    for (auto id : ids)
+      if (id < 0 || !tok->id_to_token(id))
+        throw Error("--decode", "id " + std::to_string(id) + " is not in the tokenizer's vocabulary (" +
+                                    std::to_string(tok->vocab_size()) + " tokens)");
+    std::cout << nlohmann::json{{"text", tok->decode(ids, o.skip_special_tokens)}}.dump() << "\n";
     return 0;
   }
   if (!o.text.empty()) {

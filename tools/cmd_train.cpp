@@ -50,15 +50,15 @@ int run_train(const TrainArgs& a) {
   auto j = train::load_config_json(a.config, a.sets);
   auto cfg = train::parse_recipe(j, a.config);
   if (a.no_progress) cfg.trainer.progress_bar = false;
+  // A missing checkpoint is reported before data and model load (minutes on a real model).
+  std::optional<fs::path> resume;
+  if (a.resume_flag) resume = train::resolve_resume(cfg.output_dir, a.resume);
   if (a.dry_run) {
     auto out = train::dry_run(cfg);
     for (const auto& w : out.value("warnings", nlohmann::json::array())) spdlog::warn("{}", w.get<std::string>());
     std::cout << out.dump(2) << std::endl;
     return 0;
   }
-  std::optional<fs::path> resume;
-  if (!a.resume.empty()) resume = fs::path(a.resume);
-  else if (a.resume_flag) resume = train::latest_checkpoint(cfg.output_dir);
   auto summary = train::run_recipe(cfg, resume);
   if (cfg.merge_at_end && summary.value("completed", false)) {
     auto m = merge_run(cfg);
@@ -80,7 +80,7 @@ prospect::cli::RunFn setup_train(CLI::App& app) {
   app.add_flag("--dry-run", a->dry_run, "print the resolved config and data statistics, do not train");
   app.add_flag("--no-progress", a->no_progress, "log lines instead of a progress bar");
   return [a, r] {
-    a->resume_flag = r->count() > 0;
+    a->resume_flag = r->count() > 0 || !a->resume.empty();
     return run_train(*a);
   };
 }

@@ -18,6 +18,7 @@
 #include "prospect/core/fs.h"
 #include "prospect/eval/model_card.h"
 #include "prospect/lora/export.h"
+#include "prospect/model/config.h"
 
 namespace prospect::cli {
 
@@ -85,6 +86,10 @@ inline int run_merge_export(const MergeExportArgs& a, const std::string& command
         "the output must not be the input model directory");
   if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)) && !a.force)
     throw Error(out.string(), "output exists and is not an empty directory (use --force to replace it)");
+
+  // Cheap checks before the long work (and before AtomicDir creates the parent of --out).
+  check_output_path(out, /*is_directory=*/true, "--out");
+  (void)model::ModelConfig::load(a.model);
 
   // Everything is written under a temporary name and renamed into place only when verification, the
   // checks and the model card all succeeded: a failure leaves nothing at --out.

@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <unistd.h>
 
@@ -60,6 +61,37 @@ void write_text_file_atomic(const fs::path& path, const std::string& text) {
 
 void write_json_file_atomic(const fs::path& path, const nlohmann::json& j, int indent) {
   write_text_file_atomic(path, j.dump(indent) + "\n");
+}
+
+void check_output_path(const fs::path& out, bool is_directory, const std::string& what) {
+  const std::string ctx = what + " " + out.string();
+  std::error_code ec;
+  if (fs::exists(out, ec)) {
+    if (is_directory && !fs::is_directory(out)) throw Error(ctx, "exists and is not a directory");
+    if (!is_directory && fs::is_directory(out)) throw Error(ctx, "is a directory, expected a file name");
+    const fs::path probe = is_directory ? out : (out.has_parent_path() ? out.parent_path() : fs::path("."));
+    if (::access(probe.c_str(), W_OK) != 0) throw Error(ctx, "not writable (" + probe.string() + ")");
+    return;
+  }
+  // The nearest existing ancestor must be a writable directory; the rest is created at write time.
+  fs::path a = fs::absolute(out).parent_path();
+  while (!a.empty() && !fs::exists(a, ec) && a != a.root_path()) a = a.parent_path();
+  if (!fs::is_directory(a)) throw Error(ctx, "cannot be created: " + a.string() + " is not a directory");
+  if (::access(a.c_str(), W_OK) != 0) throw Error(ctx, "cannot be created: " + a.string() + " is not writable");
+}
+
+int remove_stale_temporaries(const fs::path& dir) {
+  static const std::regex dir_re(R"(\..+\.tmp-[0-9a-f]{1,8})"), file_re(R"(.+\.tmp-[0-9a-f]{1,8})");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return 0;
+  std::vector<fs::path> stale;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if ((e.is_directory() && std::regex_match(name, dir_re)) || (e.is_regular_file() && std::regex_match(name, file_re)))
+      stale.push_back(e.path());
+  }
+  for (const auto& p : stale) fs::remove_all(p, ec);
+  return (int)stale.size();
 }
 
 AtomicDir::AtomicDir(fs::path final_path, bool replace) : final_(std::move(final_path)), replace_(replace) {

@@ -150,24 +150,40 @@ PreparedData prepare_rows(const std::vector<RawRow>& rows, const DataOptions& op
       const RowTexts& t = texts[i - c0];
       if (!t.ok) continue;
       auto& ids = t.conversational ? conv_ids : plain_ids;
+      const auto& txt = t.conversational ? conv : plain;
       const size_t off = where[i - c0].first, n_full = where[i - c0].second - 1;
       std::vector<int64_t> prompt_ids = ids[off];
-      std::vector<std::vector<int64_t>> completion_ids(n_full);
+      std::vector<std::vector<int64_t>> completion_ids(n_full), own_prompt(n_full, prompt_ids);
       std::vector<bool> keep(n_full, true);
       for (size_t k = 0; k < n_full; ++k) {
         const auto& full = ids[off + 1 + k];
+        size_t split = prompt_ids.size();
         if (!starts_with(full, prompt_ids)) {
-          keep[k] = false;
-          ++st.dropped_not_prefix;
-          if (st.not_prefix_sources.size() < kMaxReported) {
-            st.not_prefix_sources.push_back(row.source);
-            spdlog::warn("{}: the tokenized prompt is not a prefix of the tokenized prompt + completion; "
-                         "completion dropped",
-                         row.source);
+          const std::string& pt = txt[off];
+          const std::string& ft = txt[off + 1 + k];
+          if (full.size() >= prompt_ids.size() && prompt_ids.size() > 1 && ft.compare(0, pt.size(), pt) == 0) {
+            // The texts continue each other but the tokenizer merged across the boundary ("." +
+            // "Sure"): as TRL's KTO/DPO tokenization, the boundary moves back one token and the
+            // prompt ids are taken from the full encoding, so that prompt + completion is exactly it.
+            split = prompt_ids.size() - 1;
+            own_prompt[k].assign(full.begin(), full.begin() + (std::ptrdiff_t)split);
+            ++st.boundary_adjusted;
+            if (st.boundary_adjusted_sources.size() < kMaxReported) st.boundary_adjusted_sources.push_back(row.source);
+          } else {
+            // The rendered prompt is not even a text prefix of the rendered conversation (a template
+            // that renders the generation prompt differently): TRL would slice garbage; dropped.
+            keep[k] = false;
+            ++st.dropped_not_prefix;
+            if (st.not_prefix_sources.size() < kMaxReported) {
+              st.not_prefix_sources.push_back(row.source);
+              spdlog::warn("{}: the rendered prompt is not a prefix of the rendered prompt + completion; "
+                           "completion dropped",
+                           row.source);
+            }
+            continue;
           }
-          continue;
         }
-        completion_ids[k].assign(full.begin() + prompt_ids.size(), full.end());
+        completion_ids[k].assign(full.begin() + (std::ptrdiff_t)split, full.end());
         if (completion_ids[k].empty()) {
           // Cannot happen with a sane template; never train on an empty completion.
           keep[k] = false;
@@ -176,19 +192,29 @@ PreparedData prepare_rows(const std::vector<RawRow>& rows, const DataOptions& op
         }
       }
       bool prompt_cut = false;
-      if (opt.max_prompt_length > 0 && (int64_t)prompt_ids.size() > opt.max_prompt_length) {
-        if (opt.truncation_mode == TruncationMode::keep_end)
-          prompt_ids.erase(prompt_ids.begin(), prompt_ids.end() - opt.max_prompt_length);
-        else
-          prompt_ids.resize(opt.max_prompt_length);
-        prompt_cut = true;
+      if (row.paired && keep[0] && keep[1] && own_prompt[0] != own_prompt[1]) {
+        // Chosen and rejected share one prompt in the paired view: their common prefix, with what
+        // each merged across the boundary moved to its completion (each sequence stays exact).
+        size_t n = 0;
+        while (n < own_prompt[0].size() && n < own_prompt[1].size() && own_prompt[0][n] == own_prompt[1][n]) ++n;
+        for (size_t k = 0; k < 2; ++k) {
+          completion_ids[k].insert(completion_ids[k].begin(), own_prompt[k].begin() + (std::ptrdiff_t)n, own_prompt[k].end());
+          own_prompt[k].resize(n);
+        }
       }
-      if (opt.max_length > 0 && (int64_t)prompt_ids.size() >= opt.max_length) {
-        for (size_t k = 0; k < n_full; ++k)
-          if (keep[k]) {
-            keep[k] = false;
-            ++st.dropped_prompt_too_long;
-          }
+      for (size_t k = 0; k < n_full; ++k) {
+        auto& p = own_prompt[k];
+        if (opt.max_prompt_length > 0 && (int64_t)p.size() > opt.max_prompt_length) {
+          if (opt.truncation_mode == TruncationMode::keep_end)
+            p.erase(p.begin(), p.end() - opt.max_prompt_length);
+          else
+            p.resize(opt.max_prompt_length);
+          prompt_cut = true;
+        }
+        if (keep[k] && opt.max_length > 0 && (int64_t)p.size() >= opt.max_length) {
+          keep[k] = false;
+          ++st.dropped_prompt_too_long;
+        }
       }
 
       if (row.paired) ++st.paired_rows;
@@ -198,7 +224,7 @@ PreparedData prepare_rows(const std::vector<RawRow>& rows, const DataOptions& op
       for (size_t k = 0; k < n_full; ++k) {
         if (!keep[k]) continue;
         Example ex;
-        ex.prompt_ids = prompt_ids;
+        ex.prompt_ids = own_prompt[k];
         ex.completion_ids = completion_ids[k];
         ex.label = row.paired ? (k == 0) : row.label;
         ex.pair_id = row.paired ? row.row : -1;
@@ -216,7 +242,7 @@ PreparedData prepare_rows(const std::vector<RawRow>& rows, const DataOptions& op
       if (row.paired) {
         if (keep[0] && keep[1]) {
           PairExample p;
-          p.prompt_ids = std::move(prompt_ids);
+          p.prompt_ids = std::move(own_prompt[0]);
           p.chosen_ids = std::move(completion_ids[0]);
           p.rejected_ids = std::move(completion_ids[1]);
           p.pair_id = row.row;
@@ -268,8 +294,12 @@ PreparedData prepare_data(const DataOptions& opt, const tokenizer::Tokenizer& to
 
   if (st.bad_rows > 0) spdlog::warn("data: skipped {} bad rows (first: {})", st.bad_rows, st.bad_row_messages.front());
   if (st.dropped_not_prefix > 0)
-    spdlog::warn("data: dropped {} completions whose tokenized prompt is not a prefix of the full text",
+    spdlog::warn("data: dropped {} completions whose rendered prompt is not a prefix of the full text",
                  st.dropped_not_prefix);
+  if (st.boundary_adjusted > 0)
+    spdlog::info("data: {} completions merged a token across the prompt boundary; the boundary moved back one "
+                 "token as in TRL (first: {})",
+                 st.boundary_adjusted, st.boundary_adjusted_sources.front());
   if (st.dropped_prompt_too_long > 0)
     spdlog::warn("data: dropped {} completions whose prompt has >= max_length ({}) tokens", st.dropped_prompt_too_long,
                  opt.max_length);

@@ -89,6 +89,8 @@ nlohmann::ordered_json DataStats::to_json() const {
                   {"pairs", dropped_pairs},
                   {"bad_rows", bad_rows}};
   if (!not_prefix_sources.empty()) j["not_prefix_sources"] = not_prefix_sources;
+  j["boundary_adjusted"] = boundary_adjusted;
+  if (!boundary_adjusted_sources.empty()) j["boundary_adjusted_sources"] = boundary_adjusted_sources;
   j["truncated_prompts"] = truncated_prompts;
   j["truncated_sequences"] = truncated_sequences;
   j["lengths"] = {{"prompt", prompt_len.to_json()},

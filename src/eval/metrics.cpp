@@ -18,7 +18,7 @@ int64_t argmax_first(const std::vector<double>& v) {
 }
 
 McMetrics mc_metrics(const std::vector<double>& lls, const std::vector<std::string>& choices, int64_t gold,
-                     int64_t mc2_split) {
+                     const std::vector<bool>& mc2_true) {
   check(lls.size() == choices.size() && !lls.empty(), "mc_metrics", "one log-likelihood per choice needed");
   McMetrics m;
   m.acc = argmax_first(lls) == gold ? 1.0 : 0.0;
@@ -28,12 +28,17 @@ McMetrics mc_metrics(const std::vector<double>& lls, const std::vector<std::stri
   for (size_t i = 0; i < lls.size(); ++i) norm[i] = lls[i] / (double)pytext::len(choices[i]);
   m.acc_norm = argmax_first(norm) == gold ? 1.0 : 0.0;
   m.mc2 = std::numeric_limits<double>::quiet_NaN();
-  if (mc2_split >= 0) {
+  if (!mc2_true.empty()) {
+    check(mc2_true.size() == lls.size(), "mc_metrics", "one mc2 label per choice needed");
+    // exp(ll − max ll): the same ratio as the harness's exp(ll) without underflowing to 0/0 when
+    // every answer is long.
+    double top = lls[0];
+    for (double x : lls) top = std::max(top, x);
     double p_true = 0, p_all = 0;
     for (size_t i = 0; i < lls.size(); ++i) {
-      const double p = std::exp(lls[i]);
+      const double p = std::exp(lls[i] - top);
       p_all += p;
-      if ((int64_t)i < mc2_split) p_true += p;
+      if (mc2_true[i]) p_true += p;
     }
     m.mc2 = p_true / p_all;
   }

@@ -160,6 +160,7 @@ std::string with_stderr(const json& m, const std::string& key) {
   std::string s = fmt3(m.at(key).get<double>());
   const std::string se = key + "_stderr";
   if (m.contains(se) && m.at(se).is_number()) s += " ± " + fmt3(m.at(se).get<double>());
+  else if (m.contains(se)) s += " ± N/A";  // undefined (one question), as lm-eval prints it; never 0
   return s;
 }
 
@@ -378,9 +379,10 @@ std::string render_model_card(const CardInputs& in, const std::vector<std::strin
                                                       {"momentum", "momentum"}})});
     os << comp.render() << "\n";
     if (bco == "Disabled")
-      os << "> **Note on the BCO shift.** It is implemented but disabled: enabling it destabilised about 40% of "
-            "runs. A staged start (`bco_shift.start_step` / `ramp_steps`) or per-component gradient clipping "
-            "(`component_grad_clip`) are the suggested cures.\n\n";
+      os << "> **Note on the BCO shift.** It is implemented but was disabled for this run. The original Enhanced "
+            "KTO report observed that enabling it destabilised about 40% of its runs; this run did not test that. "
+            "A staged start (`bco_shift.start_step` / `ramp_steps`) or per-component gradient clipping "
+            "(`component_grad_clip`) are the cures that report suggests.\n\n";
   }
 
   // ---- training configuration ----

@@ -21,15 +21,30 @@ std::vector<std::pair<std::string, std::string>> doc_requests(const McDoc& doc) 
 }
 
 namespace {
-json group_entry(double acc, double stderr_, int64_t n) { return json{{"acc", acc}, {"acc_stderr", stderr_}, {"n", n}}; }
+// A group as lm-eval's consolidate_group_results aggregates it: acc weighted by subject size, stderr
+// pooled over the group's leaf subjects ("N/A", stored as null, when any subject's stderr is).
+json group_entry(const std::vector<double>& accs, const std::vector<std::optional<double>>& ses,
+                 const std::vector<int64_t>& ns) {
+  int64_t n = 0;
+  for (int64_t x : ns) n += x;
+  json e{{"acc", weighted_mean(accs, ns)}, {"acc_stderr", nullptr}, {"n", n}};
+  std::vector<double> known;
+  for (const auto& s : ses)
+    if (s) known.push_back(*s);
+  if (known.size() == ses.size()) e["acc_stderr"] = pooled_sample_stderr(known, ns);
+  return e;
+}
 
 json mmlu_results(const std::vector<McDoc>& docs, const std::vector<double>& acc) {
   std::map<std::string, std::vector<double>> by_subject;
   for (size_t i = 0; i < docs.size(); ++i) by_subject[docs[i].subject].push_back(acc[i]);
   json subjects = json::object(), categories = json::object();
-  std::map<std::string, std::vector<double>> cat_acc, cat_se;
+  std::map<std::string, std::vector<double>> cat_acc;
+  std::map<std::string, std::vector<std::optional<double>>> cat_se;
   std::map<std::string, std::vector<int64_t>> cat_n;
-  std::vector<double> subject_means;
+  std::vector<double> subject_means, all_acc;
+  std::vector<std::optional<double>> all_se;
+  std::vector<int64_t> all_n;
   for (const auto& [subject, v] : by_subject) {
     json e;
     put_metric(e, "acc", v);
@@ -38,28 +53,19 @@ json mmlu_results(const std::vector<McDoc>& docs, const std::vector<double>& acc
     subject_means.push_back(mean(v));
     std::string cat = mmlu_category(subject);
     if (cat.empty()) cat = "other";  // a subject outside the 57 is grouped with "other"
+    const auto se = mean_stderr(v);  // a one-question subject has none ("N/A" in the harness)
     cat_acc[cat].push_back(mean(v));
-    cat_se[cat].push_back(mean_stderr(v).value_or(0.0));
+    cat_se[cat].push_back(se);
     cat_n[cat].push_back((int64_t)v.size());
+    all_acc.push_back(mean(v));
+    all_se.push_back(se);
+    all_n.push_back((int64_t)v.size());
   }
-  // The harness's groups: each category aggregates its subjects weighted by size with a pooled
-  // stderr; "mmlu" aggregates the categories the same way.
-  std::vector<double> top_acc, top_se;
-  std::vector<int64_t> top_n;
-  for (const auto& [cat, accs] : cat_acc) {
-    const auto& ns = cat_n[cat];
-    int64_t n = 0;
-    for (int64_t x : ns) n += x;
-    const double a = weighted_mean(accs, ns);
-    const double se = pooled_sample_stderr(cat_se[cat], ns);
-    categories[cat] = group_entry(a, se, n);
-    top_acc.push_back(a);
-    top_se.push_back(se);
-    top_n.push_back(n);
-  }
-  json r;
-  r["acc"] = weighted_mean(top_acc, top_n);
-  r["acc_stderr"] = pooled_sample_stderr(top_se, top_n);
+  // The harness's groups: each category and "mmlu" itself aggregate their leaf subjects (the
+  // aggregation list of a group holds every task below it, not its subgroups' results).
+  for (const auto& [cat, accs] : cat_acc) categories[cat] = group_entry(accs, cat_se[cat], cat_n[cat]);
+  json r = group_entry(all_acc, all_se, all_n);
+  r.erase("n");
   r["acc_macro"] = mean(subject_means);
   r["num_subjects"] = (int64_t)by_subject.size();
   r["categories"] = categories;
@@ -73,7 +79,7 @@ json task_results(TaskKind kind, const std::vector<McDoc>& docs, const std::vect
   check(!docs.empty(), "task_results", "no documents were evaluated");
   std::vector<double> acc, acc_norm, mc2;
   for (size_t i = 0; i < docs.size(); ++i) {
-    McMetrics m = mc_metrics(lls[i], docs[i].choices, docs[i].gold, docs[i].mc2_split);
+    McMetrics m = mc_metrics(lls[i], docs[i].choices, docs[i].gold, docs[i].mc2_true);
     acc.push_back(m.acc);
     acc_norm.push_back(m.acc_norm);
     mc2.push_back(m.mc2);

@@ -194,11 +194,13 @@ ProcessedDoc process_doc(TaskKind kind, const Row& row) {
       d.choices = t.choices;
       d.gold = 0;  // doc_to_target: 0 (the first choice is the true one)
       if (mc2) {
-        // utils.process_results_mc2: everything before the first 0 label is true.
-        for (size_t i = 0; i < t.labels.size() && d.mc2_split < 0; ++i)
-          if (t.labels[i] == 0) d.mc2_split = (int64_t)i;
-        if (d.mc2_split < 0) throw Error(row.source, "mc2_targets.labels has no 0 (no false answer)");
-        if (d.mc2_split == 0) throw Error(row.source, "mc2_targets.labels must start with the true answers (1s)");
+        // utils.process_results_mc2 (lm-eval >= 0.4.8): the mass of every choice labelled 1, wherever
+        // it stands (older versions split at the first 0 and assumed the true answers came first).
+        for (size_t i = 0; i < t.labels.size(); ++i) {
+          if (t.labels[i] != 0 && t.labels[i] != 1)
+            throw Error(row.source, "mc2_targets.labels[" + std::to_string(i) + "] must be 0 or 1");
+          d.mc2_true.push_back(t.labels[i] == 1);
+        }
       }
       // validate mc1 too so that a broken row is caught whichever task runs
       if (mc2 && row.json.contains("mc1_targets")) targets(row, "mc1_targets");
@@ -258,7 +260,7 @@ std::vector<McDoc> build_docs(TaskKind kind, const std::vector<Row>& rows, const
     McDoc m;
     m.choices = d.choices;
     m.gold = d.gold;
-    m.mc2_split = d.mc2_split;
+    m.mc2_true = d.mc2_true;
     m.subject = d.subject;
     m.source = d.source;
     if (kind == TaskKind::mmlu) m.context = mmlu_description(d.subject);

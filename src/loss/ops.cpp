@@ -12,9 +12,15 @@ torch::ScalarType compute_dtype(const torch::Tensor& t) {
   return t.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
 }
 
+torch::Tensor guard_certain(const torch::Tensor& a) {
+  // Only A >= 0 (every token certain, log(1 - e^0) = log 0) is replaced; every A < 0 is used as TRL
+  // uses it. The replacement is a constant, so no gradient flows through a certain sequence.
+  return torch::where(a >= 0, torch::full_like(a, kMaxMeanLogp), a);
+}
+
 torch::Tensor log1mexp(const torch::Tensor& a_in) {
   static const double kLn2 = std::log(2.0);
-  auto a = a_in.clamp_max(kMaxMeanLogp);
+  auto a = guard_certain(a_in);
   auto far = torch::log1p(-torch::exp(a.clamp_max(-kLn2)));  // accurate for a < −ln2
   auto near = torch::log(-torch::expm1(a.clamp_min(-kLn2)));  // accurate for a ≥ −ln2
   return torch::where(a < -kLn2, far, near);
@@ -24,7 +30,7 @@ torch::Tensor mean_logp(const torch::Tensor& logps, const torch::Tensor& lengths
   return logps / lengths.to(logps.scalar_type()).clamp_min(1.0);
 }
 
-torch::Tensor log_odds(const torch::Tensor& a) { return a.clamp_max(kMaxMeanLogp) - log1mexp(a); }
+torch::Tensor log_odds(const torch::Tensor& a) { return guard_certain(a) - log1mexp(a); }
 
 torch::Tensor value_function(const torch::Tensor& h, const ValueFunctionOptions& o) {
   // clamp_min passes the gradient at exactly 0, so v'(0) is the gain branch's α_g·ε^(α_g−1);

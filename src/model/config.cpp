@@ -203,6 +203,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& src) {
 
 ModelConfig ModelConfig::load(const std::filesystem::path& dir) {
   const auto p = dir / "config.json";
+  if (!std::filesystem::exists(dir)) throw Error(dir.string(), "model directory does not exist");
+  if (!std::filesystem::is_directory(dir)) throw Error(dir.string(), "is not a model directory (a directory with config.json)");
   if (!std::filesystem::exists(p)) throw Error(p.string(), "missing config.json");
   return from_json(read_json_file(p), p.string());
 }

@@ -1,5 +1,7 @@
 #include "prospect/model/generate.h"
 
+#include <spdlog/spdlog.h>
+
 #include "prospect/core/error.h"
 #include "prospect/core/fs.h"
 
@@ -39,6 +41,18 @@ std::vector<std::vector<int64_t>> generate(CausalLM& model, const std::vector<st
     check(!p.empty(), "generate", "empty prompt");
     Tmax = std::max<int64_t>(Tmax, (int64_t)p.size());
   }
+  // Positions past max_position_embeddings lie outside what the model was trained for (and its
+  // rotary tables): a prompt that long is refused, the new tokens are bounded by what is left.
+  const int64_t P = model->config().max_position_embeddings;
+  if (P > 0 && Tmax >= P)
+    throw Error("generate", "the prompt has " + std::to_string(Tmax) + " tokens; the model's max_position_embeddings is " +
+                                std::to_string(P) + ", leaving no room for a new token");
+  int64_t max_new = opts.max_new_tokens;
+  if (P > 0 && Tmax + max_new > P) {
+    spdlog::warn("generate: {} prompt tokens + {} new tokens exceed max_position_embeddings {}; generating at most {}",
+                 Tmax, max_new, P, P - Tmax);
+    max_new = P - Tmax;
+  }
   torch::NoGradGuard ng;
   const auto dev = model->device();
   auto ids = torch::full({B, Tmax}, opts.pad_id, torch::kInt64);
@@ -68,7 +82,7 @@ std::vector<std::vector<int64_t>> generate(CausalLM& model, const std::vector<st
   }
   auto hidden = model->forward(ids.to(dev), fo);  // [B, Tmax, E]
   std::vector<bool> done(B, false);
-  for (int64_t step = 0; step < opts.max_new_tokens; ++step) {
+  for (int64_t step = 0; step < max_new; ++step) {
     auto logits = model->logits(hidden.select(1, hidden.size(1) - 1)).to(torch::kCPU, torch::kFloat32);  // [B, V]
     auto next = sample_next(logits, opts, gen);  // [B]
     bool all_done = true;
@@ -82,7 +96,7 @@ std::vector<std::vector<int64_t>> generate(CausalLM& model, const std::vector<st
       if (std::find(opts.eos_ids.begin(), opts.eos_ids.end(), id) != opts.eos_ids.end()) done[b] = true;
       all_done &= done[b];
     }
-    if (all_done || step + 1 == opts.max_new_tokens) break;
+    if (all_done || step + 1 == max_new) break;
     ForwardOptions so;
     so.cache = &cache;
     if (padded) {

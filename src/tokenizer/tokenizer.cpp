@@ -34,6 +34,8 @@ std::optional<std::string> token_string(const json& cfg, const std::string& key,
 std::shared_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir) {
   std::shared_ptr<Tokenizer> tok;
   auto tj = dir / "tokenizer.json", tm = dir / "tokenizer.model";
+  if (!std::filesystem::is_directory(dir))
+    throw Error(dir.string(), std::filesystem::exists(dir) ? "is not a tokenizer directory" : "tokenizer directory does not exist");
   if (std::filesystem::exists(tj)) {
     tok = HfTokenizer::from_file(tj);
   } else if (std::filesystem::exists(tm)) {

@@ -19,6 +19,7 @@
 #include "prospect/lora/lora.h"
 #include "prospect/loss/loss.h"
 #include "prospect/model/causal_lm.h"
+#include "prospect/model/config.h"
 #include "prospect/tokenizer/tokenizer.h"
 #include "prospect/train/progress.h"
 #include "prospect/train/svg_plot.h"
@@ -259,10 +260,69 @@ fs::path latest_checkpoint(const fs::path& output_dir) {
   return cks.back();
 }
 
+fs::path resolve_resume(const fs::path& output_dir, const std::string& arg) {
+  if (arg.empty()) return latest_checkpoint(output_dir);
+  fs::path p(arg);
+  // The README's form `--resume checkpoint-N` names a checkpoint of this run; a path that exists as
+  // given (absolute, or relative to the working directory) is taken as it is.
+  std::vector<fs::path> tried;
+  if (p.is_relative()) tried.push_back(output_dir / p);
+  tried.push_back(p);
+  for (const auto& t : tried)
+    if (fs::is_directory(t)) {
+      if (!fs::exists(t / "trainer_state.json"))
+        throw Error(t.string(), "not a checkpoint directory (no trainer_state.json)");
+      return t;
+    }
+  throw Error(tried.front().string(), "checkpoint not found" +
+                                          (tried.size() > 1 ? " (nor " + tried.back().string() + ")" : std::string()));
+}
+
+namespace {
+
+int64_t max_token_id(const data::PreparedData& d) {
+  int64_t m = -1;
+  auto upd = [&](const std::vector<int64_t>& v) {
+    for (auto id : v) m = std::max(m, id);
+  };
+  for (const auto& e : d.examples) upd(e.prompt_ids), upd(e.completion_ids);
+  for (const auto& p : d.pairs) upd(p.prompt_ids), upd(p.chosen_ids), upd(p.rejected_ids);
+  return m;
+}
+
+// Every check that needs no model weights, shared by --dry-run and the real run so that a dry run
+// reports what the run would fail on. Nothing is created.
+void validate_inputs(const RecipeConfig& cfg, const loss::Loss& loss, const data::PreparedData& train,
+                     const data::PreparedData* eval, const tokenizer::Tokenizer& tok) {
+  check_output_path(cfg.output_dir, /*is_directory=*/true, "output_dir");
+  if (loss.paired())
+    check(!train.pairs.empty(), "data.train",
+          "the loss '" + loss.name() + "' needs paired preference data (prompt/chosen/rejected rows); " +
+              std::to_string(train.stats.unpaired_rows) + " unpaired rows and no pairs were read");
+  else
+    check(!train.examples.empty(), "data.train", "no training examples");
+  const auto mc = model::ModelConfig::load(cfg.model_path);
+  const int64_t pad = data::pad_token_id(tok);
+  for (const auto* d : {&train, eval}) {
+    if (!d) continue;
+    const int64_t m = std::max(max_token_id(*d), pad);
+    if (m >= mc.vocab_size)
+      throw Error(d == &train ? "data.train" : "data.eval",
+                  "the tokenizer " + cfg.tokenizer_path.string() + " produces token id " + std::to_string(m) +
+                      ", outside the vocabulary of the model " + cfg.model_path.string() + " (vocab_size " +
+                      std::to_string(mc.vocab_size) + "): tokenizer and model do not match");
+  }
+}
+
+}  // namespace
+
 nlohmann::json dry_run(const RecipeConfig& cfg) {
   auto tok = tokenizer::Tokenizer::load(cfg.tokenizer_path);
   auto loss = loss::make_loss(cfg.loss, "loss");
   auto train = prepare(cfg.train_data, *tok, 0);
+  std::optional<data::PreparedData> ev;
+  if (!cfg.eval_data.paths.empty()) ev = prepare(cfg.eval_data, *tok, cfg.max_eval_examples);
+  validate_inputs(cfg, *loss, train, ev ? &*ev : nullptr, *tok);
   nlohmann::json out;
   out["config"] = cfg.raw;
   out["train_data"] = nlohmann::json::parse(train.stats.to_json().dump());
@@ -284,10 +344,7 @@ nlohmann::json dry_run(const RecipeConfig& cfg) {
                  {"reference", cfg.adapter_path ? "frozen copy of the starting adapter"
                                : loss->needs_reference() ? "base model (adapters disabled)" : "none"},
                  {"precompute_ref_logps", cfg.trainer.precompute_ref_logps}};
-  if (!cfg.eval_data.paths.empty()) {
-    auto ev = prepare(cfg.eval_data, *tok, cfg.max_eval_examples);
-    out["eval_data"] = nlohmann::json::parse(ev.stats.to_json().dump());
-  }
+  if (ev) out["eval_data"] = nlohmann::json::parse(ev->stats.to_json().dump());
   if (!train.stats.class_weight_warning.empty()) out["warnings"] = {train.stats.class_weight_warning};
   return out;
 }
@@ -296,15 +353,16 @@ nlohmann::json run_recipe(const RecipeConfig& cfg, const std::optional<fs::path>
   const std::string started = now_iso();
   const auto device = cfg.resolved_device();
   const auto dtype = cfg.resolved_dtype();
-  fs::create_directories(cfg.output_dir);
   nlohmann::json resolved = cfg.raw;
-  write_json_file_atomic(cfg.output_dir / "config.json", resolved);
+  // Nothing is written before data, tokenizer, model and checkpoint have loaded (on_start below).
+  if (resume) check(fs::exists(*resume / "trainer_state.json"), resume->string(), "not a checkpoint directory");
 
   auto tok = tokenizer::Tokenizer::load(cfg.tokenizer_path);
   std::shared_ptr<loss::Loss> loss = loss::make_loss(cfg.loss, "loss");
   auto train = prepare(cfg.train_data, *tok, 0);
   std::optional<data::PreparedData> eval;
   if (!cfg.eval_data.paths.empty()) eval = prepare(cfg.eval_data, *tok, cfg.max_eval_examples);
+  validate_inputs(cfg, *loss, train, eval ? &*eval : nullptr, *tok);
 
   spdlog::info("loading {} ({} on {})", cfg.model_path.string(), short_dtype_name(dtype), device.str());
   auto model = model::load_model(cfg.model_path, dtype, device);
@@ -329,7 +387,30 @@ nlohmann::json run_recipe(const RecipeConfig& cfg, const std::optional<fs::path>
                trainer.schedule().warmup_steps, loss->name());
   Progress progress(trainer.total_steps(), cfg.trainer.progress_bar && isatty(2));
   trainer.on_step = [&](const TrainerState& s, const std::map<std::string, double>& m) { progress.update(s.global_step, m); };
-  auto summary = trainer.train(resume);
+  const bool dir_existed = fs::exists(cfg.output_dir);
+  const bool had_config = fs::exists(cfg.output_dir / "config.json");
+  const bool had_metrics = fs::exists(cfg.output_dir / "metrics.jsonl");
+  trainer.on_start = [&] {
+    fs::create_directories(cfg.output_dir);
+    write_json_file_atomic(cfg.output_dir / "config.json", resolved);
+  };
+  nlohmann::json summary;
+  try {
+    summary = trainer.train(resume);
+  } catch (...) {
+    // A fresh run that fails before its first step leaves nothing behind; a failed resume has
+    // written nothing (the checkpoint loads before on_start).
+    if (!resume && trainer.state().global_step == 0) {
+      std::error_code ec;
+      if (!dir_existed) {
+        fs::remove_all(cfg.output_dir, ec);
+      } else {
+        if (!had_config) fs::remove(cfg.output_dir / "config.json", ec);
+        if (!had_metrics) fs::remove(cfg.output_dir / "metrics.jsonl", ec);
+      }
+    }
+    throw;
+  }
   progress.finish();
 
   auto records = read_metrics_jsonl(cfg.output_dir / "metrics.jsonl");

@@ -484,10 +484,15 @@ void Trainer::rotate_checkpoints() {
 }
 
 nlohmann::json Trainer::train(const std::optional<fs::path>& resume_dir) {
-  fs::create_directories(opts_.output_dir);
   const fs::path metrics_file = opts_.output_dir / "metrics.jsonl";
+  // The checkpoint loads before anything in output_dir changes: a failed resume leaves the run as it was.
+  if (resume_dir) load_checkpoint(*resume_dir);
+  // A kill during a checkpoint or adapter write leaves its temporary behind; it is never resumed from.
+  if (int n = remove_stale_temporaries(opts_.output_dir))
+    spdlog::info("{}: removed {} partial write(s) left by an interrupted run", opts_.output_dir.string(), n);
+  if (on_start) on_start();
+  fs::create_directories(opts_.output_dir);
   if (resume_dir) {
-    load_checkpoint(*resume_dir);
     // Drop records written after the checkpoint (a killed run) so the file reads as one run.
     std::string kept;
     if (fs::exists(metrics_file))

@@ -101,7 +101,7 @@ TEST(DataPrepare, ConversationalSplitToolsAndKwargs) {
   EXPECT_EQ(d.stats.conversational_rows, 2);
 }
 
-TEST(DataPrepare, NotPrefixRowsAreDroppedAndCounted) {
+TEST(DataPrepare, NotPrefixRowsAreDroppedOrSplitAsTrlAndCounted) {
   ToyTokenizer tok;
   // Conversational: the generation prompt "<bot>" is not how the full rendering continues.
   auto rows = rows_of({{{"prompt", {msg("user", "A")}}, {"chosen", {msg("assistant", "B")}}, {"rejected", {msg("assistant", "C")}}}});
@@ -113,16 +113,31 @@ TEST(DataPrepare, NotPrefixRowsAreDroppedAndCounted) {
   ASSERT_EQ(d.stats.not_prefix_sources.size(), 2u);
   EXPECT_EQ(d.stats.not_prefix_sources[0], "t.jsonl:1");
 
-  // Standard: "Hel" + "lo" tokenizes with the merge "ll" across the boundary; only that half goes.
+  // Standard: "Hel" + "lo" tokenizes with the merge "ll" across the boundary. As TRL, the row is
+  // kept: the boundary moves back one token and the prompt ids come from the full encoding
+  // (prompt "He", completion "llo<eos>" = [300, 'o', 256]); the change is counted.
   rows = rows_of({{{"prompt", "Hel"}, {"chosen", " lo"}, {"rejected", "lo"}}});
   d = prepare_rows(rows, DataOptions{}, tok, nullptr);
-  ASSERT_EQ(d.examples.size(), 1u);
-  EXPECT_TRUE(d.examples[0].label);
-  EXPECT_EQ(d.stats.dropped_not_prefix, 1);
-  EXPECT_EQ(d.stats.dropped_pairs, 1);
-  EXPECT_TRUE(d.pairs.empty());
+  ASSERT_EQ(d.examples.size(), 2u);
+  EXPECT_EQ(d.examples[0].prompt_ids, bytes("Hel"));
+  EXPECT_EQ(d.examples[0].completion_ids, tok.encode(" lo<eos>"));
+  EXPECT_EQ(d.examples[1].prompt_ids, bytes("He"));
+  EXPECT_EQ(d.examples[1].completion_ids, (std::vector<int64_t>{300, 'o', 256}));
+  EXPECT_EQ(d.stats.dropped_not_prefix, 0);
+  EXPECT_EQ(d.stats.boundary_adjusted, 1);
+  ASSERT_EQ(d.stats.boundary_adjusted_sources.size(), 1u);
+  EXPECT_EQ(d.stats.dropped_pairs, 0);
   EXPECT_EQ(d.stats.desirable, 1);
-  EXPECT_EQ(d.stats.undesirable, 0);
+  EXPECT_EQ(d.stats.undesirable, 1);
+  // The paired view shares one prompt: the common prefix "He"; chosen gets the "l" back in front,
+  // so prompt + chosen and prompt + rejected are exactly the two full encodings.
+  ASSERT_EQ(d.pairs.size(), 1u);
+  EXPECT_EQ(d.pairs[0].prompt_ids, bytes("He"));
+  auto chosen_full = d.pairs[0].prompt_ids;
+  chosen_full.insert(chosen_full.end(), d.pairs[0].chosen_ids.begin(), d.pairs[0].chosen_ids.end());
+  EXPECT_EQ(chosen_full, tok.encode("Hel lo<eos>"));
+  EXPECT_EQ(d.pairs[0].rejected_ids, (std::vector<int64_t>{300, 'o', 256}));
+  EXPECT_EQ(d.stats.to_json()["boundary_adjusted"], 1);
 }
 
 TEST(DataPrepare, TemplateErrorsAreBadRows) {

@@ -66,6 +66,36 @@ TEST(Metrics, MmluGroupWeightedBySizeAndMacroAverage) {
   EXPECT_NEAR(r["acc_stderr"].get<double>(), std::sqrt(var / 7.0), 1e-12);
 }
 
+// lm-eval pools a group's stderr over all of its leaf subjects (its aggregation list holds every task
+// below it), not over the categories' already-pooled values; a one-question subject has stderr
+// "N/A", which makes every group above it "N/A" (null here), never 0.
+TEST(Metrics, MmluStderrPoolsOverSubjectsAndPropagatesNA) {
+  std::vector<McDoc> docs;
+  std::vector<std::vector<double>> lls;
+  auto add = [&](const std::string& subject, bool correct) {
+    McDoc d;
+    d.subject = subject;
+    d.choices = {"A", "B", "C", "D"};
+    docs.push_back(d);
+    lls.push_back(correct ? std::vector<double>{-1, -2, -3, -4} : std::vector<double>{-4, -1, -3, -2});
+  };
+  for (bool c : {true, false, true}) add("abstract_algebra", c);   // stem: se 1/3, n 3
+  for (bool c : {true, true, false, false}) add("college_physics", c);  // stem: se² 1/12, n 4
+  for (bool c : {true, true}) add("marketing", c);                 // other: se 0, n 2
+  auto r = task_results(TaskKind::mmlu, docs, lls);
+  // Σ (n−1)·se²·n = 2·(1/9)·3 + 3·(1/12)·4 + 0 = 5/3 over 9 − 3 subjects; stderr = sqrt(var / 9).
+  EXPECT_NEAR(r["acc_stderr"].get<double>(), std::sqrt((5.0 / 3.0) / 6.0 / 9.0), 1e-12);
+  // (categories first would give sqrt((2/7) / 9) = 0.1782 instead of 0.1757)
+  EXPECT_NEAR(r["categories"]["stem"]["acc_stderr"].get<double>(), std::sqrt((5.0 / 3.0) / 5.0 / 7.0), 1e-12);
+  add("astronomy", true);  // one question: N/A
+  auto na = task_results(TaskKind::mmlu, docs, lls);
+  EXPECT_TRUE(na["subjects"]["astronomy"]["acc_stderr"].is_null());
+  EXPECT_TRUE(na["categories"]["stem"]["acc_stderr"].is_null());
+  EXPECT_TRUE(na["acc_stderr"].is_null());
+  EXPECT_NEAR(na["categories"]["other"]["acc_stderr"].get<double>(), 0.0, 1e-15);
+  EXPECT_NEAR(na["acc"].get<double>(), 7.0 / 10.0, 1e-12);
+}
+
 TEST(Metrics, HellaswagAndMc2TaskResults) {
   McDoc a, b;
   a.choices = b.choices = {"xx", "y"};
@@ -80,10 +110,18 @@ TEST(Metrics, HellaswagAndMc2TaskResults) {
   EXPECT_DOUBLE_EQ(r["acc_norm_stderr"].get<double>(), 0.0);
   McDoc t;
   t.choices = {"a", "b", "c"};
-  t.mc2_split = 1;
+  t.mc2_true = {true, false, false};
   auto m = task_results(TaskKind::truthfulqa_mc2, {t}, {{std::log(0.2), std::log(0.3), std::log(0.5)}});
   EXPECT_NEAR(m["acc"].get<double>(), 0.2, 1e-12);
   EXPECT_TRUE(m["acc_stderr"].is_null());  // one doc: "N/A" in the harness
+  // True answers in any position (lm-eval >= 0.4.8 sums every choice labelled 1): 0.3 + 0.5 of
+  // 1.0, and 0.2 + 0.5 of 1.0; an answer 1000 nats down (exp underflows) does not give 0/0.
+  t.mc2_true = {false, true, true};
+  auto m2 = task_results(TaskKind::truthfulqa_mc2, {t}, {{std::log(0.2), std::log(0.3), std::log(0.5)}});
+  EXPECT_NEAR(m2["acc"].get<double>(), 0.8, 1e-12);
+  t.mc2_true = {true, false, true};
+  auto m3 = task_results(TaskKind::truthfulqa_mc2, {t}, {{std::log(0.2) - 1000, std::log(0.3) - 1000, std::log(0.5) - 1000}});
+  EXPECT_NEAR(m3["acc"].get<double>(), 0.7, 1e-12);
 }
 
 TEST(Metrics, PreferenceRewardsAccuracyAndMargin) {

@@ -100,7 +100,9 @@ TEST(ModelCard, SeedConfigurationGivesTheSeedsCard) {
   EXPECT_TRUE(has(md, "| Probability weighting | Active | form = tversky_kahneman, γ = 0.61 |"));
   EXPECT_TRUE(has(md, "| Odds ratio | Active | μ = 0.1 |"));
   EXPECT_TRUE(has(md, "| BCO shift | Disabled (implemented) |"));
-  EXPECT_TRUE(has(md, "destabilised about 40% of runs"));
+  // The 40% figure is the original report's observation, never stated as a fact of this run.
+  EXPECT_TRUE(has(md, "The original Enhanced KTO report observed that enabling it destabilised about 40% of its runs"));
+  EXPECT_TRUE(has(md, "this run did not test that"));
 
   EXPECT_TRUE(has(md, "| Epochs | 1 |"));
   EXPECT_TRUE(has(md, "| Batch size × gradient accumulation | 2 × 8 |"));

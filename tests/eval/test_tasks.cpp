@@ -22,7 +22,13 @@ void expect_docs(const std::vector<McDoc>& docs, const nlohmann::json& expected)
     EXPECT_EQ(docs[i].context, expected[i]["context"].get<std::string>());
     EXPECT_EQ(docs[i].choices, expected[i]["choices"].get<std::vector<std::string>>());
     EXPECT_EQ(docs[i].gold, expected[i]["gold"].get<int64_t>());
-    if (expected[i].contains("mc2_split")) EXPECT_EQ(docs[i].mc2_split, expected[i]["mc2_split"].get<int64_t>());
+    // The Python reference predates lm-eval 0.4.8 and gives the first-0 split; its rows list the
+    // true answers first, so the labels are exactly the indices below it.
+    if (expected[i].contains("mc2_split")) {
+      const auto split = expected[i]["mc2_split"].get<size_t>();
+      ASSERT_EQ(docs[i].mc2_true.size(), docs[i].choices.size());
+      for (size_t k = 0; k < docs[i].mc2_true.size(); ++k) EXPECT_EQ(docs[i].mc2_true[k], k < split) << k;
+    }
   }
 }
 
@@ -93,8 +99,8 @@ TEST(Tasks, TruthfulQAPromptsByHandAndFromPython) {
   EXPECT_EQ(mc1[0].gold, 0);
   EXPECT_EQ(mc1[0].choices.size(), 3u);
   auto mc2 = build_docs(TaskKind::truthfulqa_mc2, r, r, shots(0));
-  EXPECT_EQ(mc2[0].mc2_split, 2);
-  EXPECT_EQ(mc2[1].mc2_split, 1);
+  EXPECT_EQ(mc2[0].mc2_true, (std::vector<bool>{true, true, false, false}));
+  EXPECT_EQ(mc2[1].mc2_true, (std::vector<bool>{true, false, false}));
   expect_docs(mc1, expected("truthfulqa_mc1_0shot"));
   expect_docs(mc2, expected("truthfulqa_mc2_0shot"));
   expect_docs(build_docs(TaskKind::truthfulqa_mc2, r, r, shots(1, 0, true)), expected("truthfulqa_mc2_1shot_same_split"));

@@ -171,6 +171,22 @@ TEST(EnhancedKto, Log1mexpBothBranches) {
   }
 }
 
+// ORPO's guard acts only at A = 0 exactly: just below it the value is TRL's log(1 − e^A) (no clamp
+// to −1e-7), and a certain sequence gives the finite guarded value with a zero gradient.
+TEST(EnhancedKto, Log1mexpGuardOnlyAtZero) {
+  for (double a : {-1e-9, -1e-12}) {
+    auto got = log1mexp(torch::full({1}, a, torch::kFloat64)).item<double>();
+    EXPECT_NEAR(got, std::log(-std::expm1(a)), 1e-12 * std::abs(got)) << a;
+    EXPECT_NEAR(log_odds(torch::full({1}, a, torch::kFloat64)).item<double>(), a - std::log(-std::expm1(a)),
+                1e-12 * std::abs(got));
+  }
+  auto z = torch::zeros({1}, torch::dtype(torch::kFloat64).requires_grad(true));
+  auto v = log_odds(z);
+  EXPECT_NEAR(v.item<double>(), kMaxMeanLogp - std::log(-std::expm1(kMaxMeanLogp)), 1e-9);
+  v.sum().backward();
+  EXPECT_EQ(z.grad().item<double>(), 0.0);
+}
+
 // Only the KTO part and the odds-ratio term on, value and weighting off, so that the hand
 // computation stays short.
 json or_only(double mu) {

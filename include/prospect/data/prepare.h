@@ -6,8 +6,11 @@
 //    tokens go to both renders; rendered text is encoded without special tokens (apply_chat_template).
 //  * standard rows: the tokenizer's eos_token string is appended to the completion unless it already
 //    ends with it; prompt_ids = encode(prompt, true), full_ids = encode(prompt + completion, true).
-//  * completion_ids = full_ids minus prompt_ids. Unlike TRL (which only warns and splits anyway), a
-//    completion whose full_ids do not start with prompt_ids is dropped, counted and reported.
+//  * completion_ids = full_ids minus prompt_ids. When full_ids do not start with prompt_ids but the
+//    texts do continue each other (a BPE merge across the boundary, "." + "Sure"), the split moves
+//    back one token and prompt_ids come from full_ids, as TRL's KTO/DPO tokenization does; such
+//    completions are counted (DataStats::boundary_adjusted). Only a rendered prompt that is not a
+//    text prefix of the rendered conversation (a broken template) drops the completion.
 //  * max_prompt_length cuts the prompt (truncation_mode); a completion whose prompt alone has
 //    >= max_length tokens is dropped and counted. max_length itself is applied at collation.
 // Paired rows give a PairExample (paired view) and two Examples (chosen: label true, rejected: label

@@ -31,9 +31,12 @@ struct DataStats {
 
   // Completions (unpaired-view examples) dropped, by reason.
   int64_t dropped_prompt_too_long = 0;  // prompt (after max_prompt_length) has >= max_length tokens
-  int64_t dropped_not_prefix = 0;       // tokenized prompt is not a prefix of the tokenized full text
+  int64_t dropped_not_prefix = 0;       // rendered prompt is not a text prefix of the rendered full text
   int64_t dropped_pairs = 0;            // paired rows lost to either reason (either half)
   std::vector<std::string> not_prefix_sources;  // first few "file:line"
+  // Kept completions whose tokens merged across the prompt boundary: split one token earlier (TRL).
+  int64_t boundary_adjusted = 0;
+  std::vector<std::string> boundary_adjusted_sources;  // first few "file:line"
 
   int64_t truncated_prompts = 0;    // prompts cut by max_prompt_length
   int64_t truncated_sequences = 0;  // examples longer than max_length (cut at collation)

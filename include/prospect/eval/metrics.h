@@ -17,10 +17,10 @@ int64_t argmax_first(const std::vector<double>& v);
 struct McMetrics {
   double acc = 0;       // argmax(lls) == gold
   double acc_norm = 0;  // argmax(lls / len(choice)) == gold, len in code points of the choice string
-  double mc2 = 0;       // truthfulqa_mc2: Σ p(true) / Σ p(all); NaN when mc2_split < 0
+  double mc2 = 0;       // truthfulqa_mc2: Σ p(true) / Σ p(all); NaN when mc2_true is empty
 };
 McMetrics mc_metrics(const std::vector<double>& lls, const std::vector<std::string>& choices, int64_t gold,
-                     int64_t mc2_split = -1);
+                     const std::vector<bool>& mc2_true = {});
 
 double mean(const std::vector<double>& v);
 // metrics.mean_stderr: sample standard deviation (ddof 1) / sqrt(n); nullopt for n < 2 ("N/A").

@@ -41,7 +41,7 @@ struct ProcessedDoc {
   std::string text;                  // doc_to_text
   std::vector<std::string> choices;  // doc_to_choice
   int64_t gold = 0;                  // doc_to_target (index into choices)
-  int64_t mc2_split = -1;            // truthfulqa_mc2: index of the first false answer
+  std::vector<bool> mc2_true;        // truthfulqa_mc2: labels == 1, in any position (lm-eval >= 0.4.8)
   std::string subject;               // mmlu
   std::string source;                // "file:line"
   const nlohmann::json* raw = nullptr;  // the row (few-shot exclusion compares rows, as the harness)
@@ -54,7 +54,7 @@ struct McDoc {
   std::string context;               // the full prompt up to the answer
   std::vector<std::string> choices;  // requests are (context, target_delimiter + choice)
   int64_t gold = 0;
-  int64_t mc2_split = -1;
+  std::vector<bool> mc2_true;
   std::string subject;
   std::string source;
 };

@@ -9,14 +9,9 @@
 #include <string>
 #include <vector>
 
-namespace prospect::io {
+#include "prospect/io/safetensors_header.h"
 
-struct TensorInfo {
-  std::string name;
-  std::string dtype;             // safetensors spelling: "F32", "BF16", ...
-  std::vector<int64_t> shape;
-  uint64_t begin = 0, end = 0;   // offsets relative to the data buffer, end exclusive
-};
+namespace prospect::io {
 
 // safetensors dtype string <-> torch dtype. Throws prospect::Error for unsupported ones.
 torch::ScalarType dtype_from_safetensors(const std::string& s);

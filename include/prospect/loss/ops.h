@@ -12,9 +12,11 @@ torch::ScalarType compute_dtype(const torch::Tensor& t);
 
 // log(1 − e^a) for a < 0: a < −ln2 ? log1p(−exp(a)) : log(−expm1(a)). Both branches are evaluated
 // on inputs clamped to their own side so that neither produces an infinite gradient that where()
-// would turn into 0·inf = NaN. a is clamped to ≤ kMaxMeanLogp first: a mean token log-prob of
-// exactly 0 (every token certain) would otherwise give log(0).
+// would turn into 0·inf = NaN. A mean token log-prob of exactly 0 (every token certain) would give
+// log(0) = −inf (TRL's odds_ratio_loss then returns ±inf/NaN): there only, a is replaced by
+// kMaxMeanLogp; every a < 0 is computed exactly as TRL does.
 constexpr double kMaxMeanLogp = -1e-7;
+torch::Tensor guard_certain(const torch::Tensor& a);  // a >= 0 → kMaxMeanLogp, else a
 torch::Tensor log1mexp(const torch::Tensor& a);
 
 // Mean completion-token log-prob A = logps / max(|y|, 1).

@@ -2,7 +2,7 @@
 // Model configuration parsed from a Hugging Face config.json (Qwen3, Qwen2/2.5, Llama), tolerant of
 // the real variants: rope_theta vs rope_parameters, torch_dtype vs dtype, ints written as floats.
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <cstdint>  // no LibTorch: the config parser is fuzzed on its own (fuzz/)
 
 #include <filesystem>
 #include <optional>

@@ -64,4 +64,9 @@ nlohmann::json run_recipe(const RecipeConfig& cfg, const std::optional<std::file
 // The newest checkpoint-N of output_dir, or an error naming the directory.
 std::filesystem::path latest_checkpoint(const std::filesystem::path& output_dir);
 
+// `--resume [ARG]`: empty ARG → the latest checkpoint; a relative ARG is looked up in output_dir
+// first (`--resume checkpoint-4`), then as given. Errors (missing, not a checkpoint) come before
+// any data or model is loaded.
+std::filesystem::path resolve_resume(const std::filesystem::path& output_dir, const std::string& arg);
+
 }  // namespace prospect::train

@@ -127,6 +127,9 @@ class Trainer {
   // Writes the adapter in PEFT format (adapter_model.safetensors + adapter_config.json) into dir.
   void save_adapter(const std::filesystem::path& dir);
 
+  // Optional callback run by train() once the inputs are loaded (the checkpoint too, on resume),
+  // just before the first write into output_dir.
+  std::function<void()> on_start;
   // Optional per-step callback (progress), called after each optimizer step with the step metrics.
   std::function<void(const TrainerState&, const std::map<std::string, double>&)> on_step;
 
