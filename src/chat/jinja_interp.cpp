@@ -285,8 +285,9 @@ Value py_slice(const Value& obj, const Value* start, const Value* stop, const Va
     if (!v || v->is_none()) return {false, 0};
     return {true, need_int(*v, what)};
   };
-  auto [has_step, st] = opt(step, "slice step");
-  if (!has_step) st = 1;
+  // A plain variable, not a structured binding: C++17 lambdas cannot capture those (clang rejects it).
+  const auto step_opt = opt(step, "slice step");
+  const int64_t st = step_opt.first ? step_opt.second : 1;
   if (st == 0) err("slice step cannot be zero");
   auto slice_idx = [&](size_t n, std::vector<size_t>& idx) {
     int64_t len = static_cast<int64_t>(n);

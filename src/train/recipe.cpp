@@ -290,18 +290,22 @@ int64_t max_token_id(const data::PreparedData& d) {
   return m;
 }
 
-// Every check that needs no model weights, shared by --dry-run and the real run so that a dry run
-// reports what the run would fail on. Nothing is created.
-void validate_inputs(const RecipeConfig& cfg, const loss::Loss& loss, const data::PreparedData& train,
-                     const data::PreparedData* eval, const tokenizer::Tokenizer& tok) {
+// The checks that need no model weights, shared by --dry-run and the real run so that a dry run
+// reports what the run would fail on. Nothing is created. The cheap ones come before the data.
+model::ModelConfig check_paths(const RecipeConfig& cfg) {
   check_output_path(cfg.output_dir, /*is_directory=*/true, "output_dir");
+  if (cfg.adapter_path) check(fs::is_directory(*cfg.adapter_path), cfg.adapter_path->string(), "adapter directory does not exist");
+  return model::ModelConfig::load(cfg.model_path);
+}
+
+void validate_inputs(const RecipeConfig& cfg, const model::ModelConfig& mc, const loss::Loss& loss,
+                     const data::PreparedData& train, const data::PreparedData* eval, const tokenizer::Tokenizer& tok) {
   if (loss.paired())
     check(!train.pairs.empty(), "data.train",
           "the loss '" + loss.name() + "' needs paired preference data (prompt/chosen/rejected rows); " +
               std::to_string(train.stats.unpaired_rows) + " unpaired rows and no pairs were read");
   else
     check(!train.examples.empty(), "data.train", "no training examples");
-  const auto mc = model::ModelConfig::load(cfg.model_path);
   const int64_t pad = data::pad_token_id(tok);
   for (const auto* d : {&train, eval}) {
     if (!d) continue;
@@ -317,12 +321,13 @@ void validate_inputs(const RecipeConfig& cfg, const loss::Loss& loss, const data
 }  // namespace
 
 nlohmann::json dry_run(const RecipeConfig& cfg) {
+  const auto mc = check_paths(cfg);
   auto tok = tokenizer::Tokenizer::load(cfg.tokenizer_path);
   auto loss = loss::make_loss(cfg.loss, "loss");
   auto train = prepare(cfg.train_data, *tok, 0);
   std::optional<data::PreparedData> ev;
   if (!cfg.eval_data.paths.empty()) ev = prepare(cfg.eval_data, *tok, cfg.max_eval_examples);
-  validate_inputs(cfg, *loss, train, ev ? &*ev : nullptr, *tok);
+  validate_inputs(cfg, mc, *loss, train, ev ? &*ev : nullptr, *tok);
   nlohmann::json out;
   out["config"] = cfg.raw;
   out["train_data"] = nlohmann::json::parse(train.stats.to_json().dump());
@@ -356,13 +361,14 @@ nlohmann::json run_recipe(const RecipeConfig& cfg, const std::optional<fs::path>
   nlohmann::json resolved = cfg.raw;
   // Nothing is written before data, tokenizer, model and checkpoint have loaded (on_start below).
   if (resume) check(fs::exists(*resume / "trainer_state.json"), resume->string(), "not a checkpoint directory");
+  const auto mc = check_paths(cfg);
 
   auto tok = tokenizer::Tokenizer::load(cfg.tokenizer_path);
   std::shared_ptr<loss::Loss> loss = loss::make_loss(cfg.loss, "loss");
   auto train = prepare(cfg.train_data, *tok, 0);
   std::optional<data::PreparedData> eval;
   if (!cfg.eval_data.paths.empty()) eval = prepare(cfg.eval_data, *tok, cfg.max_eval_examples);
-  validate_inputs(cfg, *loss, train, eval ? &*eval : nullptr, *tok);
+  validate_inputs(cfg, mc, *loss, train, eval ? &*eval : nullptr, *tok);
 
   spdlog::info("loading {} ({} on {})", cfg.model_path.string(), short_dtype_name(dtype), device.str());
   auto model = model::load_model(cfg.model_path, dtype, device);

@@ -57,11 +57,22 @@ fs::path write(const fs::path& p, const nlohmann::json& j) {
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
-// One line on stderr carrying every fragment.
+// Exactly one "error: " line on stderr (logs before it are fine), carrying every fragment, and no
+// raw library text (a LibTorch backtrace, std::terminate).
 void expect_one_error(const RunResult& r, std::initializer_list<std::string> parts) {
   EXPECT_NE(r.rc, 0);
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  for (const auto& p : parts) EXPECT_NE(r.err.find(p), std::string::npos) << "missing '" << p << "' in: " << r.err;
+  std::string line;
+  int count = 0;
+  for (size_t pos = 0; pos < r.err.size();) {
+    size_t nl = r.err.find('\n', pos);
+    std::string l = r.err.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    if (l.rfind("error: ", 0) == 0) line = l, ++count;
+    pos = nl == std::string::npos ? r.err.size() : nl + 1;
+  }
+  EXPECT_EQ(count, 1) << r.err;
+  for (const auto& p : parts) EXPECT_NE(line.find(p), std::string::npos) << "missing '" << p << "' in: " << r.err;
+  for (const char* raw : {"Exception raised from", "terminate called", "filesystem error"})
+    EXPECT_EQ(r.err.find(raw), std::string::npos) << r.err;
 }
 
 }  // namespace
@@ -86,7 +97,7 @@ TEST(Reliability, TokenizerIdsBeyondTheModelVocabularyAreNamedAtDataPreparation)
   EXPECT_FALSE(fs::exists(tmp / "run"));
   auto s = run_cli("score --model " + q(model) + " --text 'Hello world, this is a test'");
   expect_one_error(s, {"--text", "outside the model's vocabulary [0, 1000)"});
-  std::ofstream(tmp / "mc.jsonl") << R"({"question": "Is it?", "choices": ["yes", "no"], "gold": 0})" << "\n";
+  std::ofstream(tmp / "mc.jsonl") << R"({"context": "Is it?", "choices": ["yes", "no"], "label": 0})" << "\n";
   auto e = run_cli("eval --model " + q(model) + " --task multiple_choice --data " + q(tmp / "mc.jsonl") +
                    " --output " + q(tmp / "out/res.json"));
   expect_one_error(e, {"token id", "vocab_size 1000"});
