@@ -51,6 +51,31 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool s
   return order;
 }
 
+std::vector<int64_t> evaluation_order(const std::vector<int64_t>& pair_ids) {
+  constexpr size_t kBlock = 1000;  // datasets.map's default batch size, which unpairing runs under
+  std::vector<int64_t> order, first, second;
+  auto flush = [&] {
+    order.insert(order.end(), first.begin(), first.end());
+    order.insert(order.end(), second.begin(), second.end());
+    first.clear(), second.clear();
+  };
+  const size_t n = pair_ids.size();
+  size_t pairs = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (pair_ids[i] < 0) {  // an unpaired row keeps its place
+      flush();
+      pairs = 0;
+      order.push_back((int64_t)i);
+      continue;
+    }
+    first.push_back((int64_t)i);  // prepare_rows emits the chosen half of a pair first
+    if (i + 1 < n && pair_ids[i + 1] == pair_ids[i]) second.push_back((int64_t)++i);
+    if (++pairs == kBlock) flush(), pairs = 0;
+  }
+  flush();
+  return order;
+}
+
 std::vector<std::vector<int64_t>> micro_batches(const std::vector<int64_t>& order, int64_t batch_size,
                                                 bool drop_last) {
   check(batch_size >= 1, "data", "batch_size must be >= 1");
@@ -136,7 +161,7 @@ BatchSchedule::BatchSchedule(std::vector<int64_t> pair_ids, const DataOptions& o
 
 void BatchSchedule::ensure_epoch(int64_t epoch) const {
   if (epoch == cached_epoch_) return;
-  order_ = epoch_order(size(), opt_.seed, epoch, opt_.shuffle);
+  order_ = opt_.shuffle ? epoch_order(size(), opt_.seed, epoch, true) : evaluation_order(pair_ids_);
   batches_ = shard_batches(micro_batches(order_, opt_.batch_size, opt_.drop_last), opt_.rank, opt_.world);
   cached_epoch_ = epoch;
 }

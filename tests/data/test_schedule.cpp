@@ -235,3 +235,15 @@ TEST(DataLoader, CursorResumeGivesIdenticalBatches) {
   EXPECT_EQ(x.indices, y.indices);
   EXPECT_TRUE(x.chosen_input_ids.equal(y.chosen_input_ids));
 }
+
+// Unshuffled (evaluation) order as TRL's unpaired evaluation data: per block of pairs, the chosen
+// halves then the rejected ones; unpaired rows keep their place; a pair that lost a half is alone.
+TEST(Schedule, EvaluationOrderGroupsChosenThenRejected) {
+  // examples: pair 0 (0,1), pair 1 (2,3), unpaired 4, pair 2 (5, its rejected half dropped), pair 3 (6,7)
+  std::vector<int64_t> pid = {0, 0, 1, 1, -1, 2, 3, 3};
+  EXPECT_EQ(evaluation_order(pid), (std::vector<int64_t>{0, 2, 1, 3, 4, 5, 6, 7}));
+  // A 4-row batch [c0 c1 r0 r1] now borrows r1, c0, c1, r0: both sides. The interleaved order
+  // [c0 r0 c1 r1] borrowed r1, r1, r0, r0: rejected completions only.
+  auto kl = assign_kl({0, 2, 1, 3}, pid, evaluation_order(pid));
+  EXPECT_EQ(kl.source, (std::vector<int64_t>{3, 0, 2, 1}));
+}

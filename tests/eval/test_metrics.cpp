@@ -23,7 +23,7 @@ TEST(Metrics, AccAndAccNormUseCodePointLengthsOfTheChoice) {
 
 TEST(Metrics, Mc2IsTheNormalisedTrueMass) {
   // p = e^-1, e^-2, e^-0.5, e^-3 ; true = first two: (0.367879 + 0.135335) / 1.159532
-  McMetrics m = mc_metrics({-1, -2, -0.5, -3}, {"a", "b", "c", "d"}, 0, 2);
+  McMetrics m = mc_metrics({-1, -2, -0.5, -3}, {"a", "b", "c", "d"}, 0, {true, true, false, false});
   EXPECT_NEAR(m.mc2, 0.43398071638967184, 1e-12);
   EXPECT_TRUE(std::isnan(mc_metrics({-1, -2}, {"a", "b"}, 0).mc2));
 }

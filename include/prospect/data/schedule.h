@@ -21,6 +21,13 @@ void fisher_yates_shuffle(std::vector<int64_t>& v, std::mt19937_64& rng);
 // The order of epoch `epoch`: 0..n-1 shuffled with an RNG seeded from (seed, epoch); identity when
 // shuffle is false.
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle = true);
+// The unshuffled (evaluation) order of a BatchSchedule, as TRL's evaluation sees unpaired data:
+// unpair_preference_dataset lays each block of 1000 preference rows out as their chosen
+// completions, then their rejected ones, so that every KL completion is borrowed from a neighbour
+// on the same side. (Pair-interleaved order would make a 4-row batch borrow only rejected
+// completions: a one-sided, negative KL estimate that the clamp turns into exactly 0.) Examples
+// of one pair are adjacent, chosen first (prepare_rows); unpaired rows keep their place.
+std::vector<int64_t> evaluation_order(const std::vector<int64_t>& pair_ids);
 // Consecutive chunks of batch_size (the last one smaller unless drop_last).
 std::vector<std::vector<int64_t>> micro_batches(const std::vector<int64_t>& order, int64_t batch_size,
                                                 bool drop_last);
