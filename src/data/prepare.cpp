@@ -192,14 +192,23 @@ PreparedData prepare_rows(const std::vector<RawRow>& rows, const DataOptions& op
         }
       }
       bool prompt_cut = false;
-      if (row.paired && keep[0] && keep[1] && own_prompt[0] != own_prompt[1]) {
-        // Chosen and rejected share one prompt in the paired view: their common prefix, with what
-        // each merged across the boundary moved to its completion (each sequence stays exact).
+      // The paired view shares one prompt between chosen and rejected: their common prefix, with what
+      // each merged across the boundary moved to its completion (each sequence stays exact).
+      std::vector<int64_t> pair_prompt;
+      std::vector<std::vector<int64_t>> pair_completion;
+      if (row.paired && keep[0] && keep[1]) {
         size_t n = 0;
         while (n < own_prompt[0].size() && n < own_prompt[1].size() && own_prompt[0][n] == own_prompt[1][n]) ++n;
+        pair_prompt.assign(own_prompt[0].begin(), own_prompt[0].begin() + (std::ptrdiff_t)n);
         for (size_t k = 0; k < 2; ++k) {
-          completion_ids[k].insert(completion_ids[k].begin(), own_prompt[k].begin() + (std::ptrdiff_t)n, own_prompt[k].end());
-          own_prompt[k].resize(n);
+          pair_completion.emplace_back(own_prompt[k].begin() + (std::ptrdiff_t)n, own_prompt[k].end());
+          pair_completion[k].insert(pair_completion[k].end(), completion_ids[k].begin(), completion_ids[k].end());
+        }
+        if (opt.max_prompt_length > 0 && (int64_t)pair_prompt.size() > opt.max_prompt_length) {
+          if (opt.truncation_mode == TruncationMode::keep_end)
+            pair_prompt.erase(pair_prompt.begin(), pair_prompt.end() - opt.max_prompt_length);
+          else
+            pair_prompt.resize(opt.max_prompt_length);
         }
       }
       for (size_t k = 0; k < n_full; ++k) {
@@ -242,9 +251,9 @@ PreparedData prepare_rows(const std::vector<RawRow>& rows, const DataOptions& op
       if (row.paired) {
         if (keep[0] && keep[1]) {
           PairExample p;
-          p.prompt_ids = std::move(own_prompt[0]);
-          p.chosen_ids = std::move(completion_ids[0]);
-          p.rejected_ids = std::move(completion_ids[1]);
+          p.prompt_ids = std::move(pair_prompt);
+          p.chosen_ids = std::move(pair_completion[0]);
+          p.rejected_ids = std::move(pair_completion[1]);
           p.pair_id = row.row;
           p.index = (int64_t)out.pairs.size();
           p.source = row.source;
