@@ -448,7 +448,11 @@ void ggml_encode_rows(GgmlType t, const float* x, int64_t nrows, int64_t n_per_r
   const size_t row = ggml_row_bytes(t, n_per_row);
   const size_t at = out.size();
   out.resize(at + row * (size_t)nrows);
-  uint8_t* y = out.data() + at;
+  ggml_encode_rows_into(t, x, nrows, n_per_row, out.data() + at);
+}
+
+void ggml_encode_rows_into(GgmlType t, const float* x, int64_t nrows, int64_t n_per_row, uint8_t* y) {
+  ggml_row_bytes(t, n_per_row);  // validates the row length
   const int64_t n = nrows * n_per_row;
   switch (t) {
     case GgmlType::F32:

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <set>
 
+#include <ATen/Parallel.h>
+
 #include "prospect/core/error.h"
 #include "prospect/core/temp_path.h"
 #include "prospect/io/gguf.h"
@@ -161,8 +163,13 @@ GgufWriteStats write_gguf(const std::filesystem::path& path, const GgufMetadata&
     for (int64_t r = 0; r < rows; r += chunk) {
       const int64_t k = std::min(chunk, rows - r);
       auto part = src.slice(0, r, r + k).to(torch::kCPU, torch::kFloat32).contiguous();
-      buf.clear();
-      ggml_encode_rows(t.type, part.data_ptr<float>(), k, ne0, buf);
+      const size_t row_bytes = ggml_row_bytes(t.type, ne0);
+      buf.resize(row_bytes * (size_t)k);
+      const float* x = part.data_ptr<float>();
+      // Rows are independent blocks: encode them on LibTorch's intra-op threads.
+      at::parallel_for(0, k, std::max<int64_t>(1, 16384 / ne0), [&](int64_t b, int64_t e) {
+        ggml_encode_rows_into(t.type, x + b * ne0, e - b, ne0, buf.data() + (size_t)b * row_bytes);
+      });
       o.bytes(buf.data(), buf.size());
     }
     check(o.pos() - data_start == offsets[i] + sizes[i], t.name, "internal: tensor size mismatch");

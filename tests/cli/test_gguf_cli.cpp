@@ -175,14 +175,18 @@ void make_small_model(const fs::path& dir, const std::string& type, uint64_t see
 const std::vector<std::vector<int64_t>> kIds = {{300, 17, 256, 258, 99, 301, 5, 77, 120, 259, 302, 44, 200, 18, 19, 260},
                                                  {72, 101, 108, 108, 111, 44, 32, 119, 111, 114, 108, 100, 33, 10, 300, 511}};
 
+std::vector<std::vector<double>> prospect_scores(const fs::path& model, const std::string& adapter = "") {
+  std::vector<std::vector<double>> ours;
+  for (const auto& ids : kIds) ours.push_back(prospect_score(model, ids, adapter));
+  return ours;
+}
+
 Diff export_and_compare(const fs::path& model, const std::string& dtype, const fs::path& tmp,
-                        const std::string& extra = "", const std::string& score_adapter = "") {
+                        const std::vector<std::vector<double>>& ours, const std::string& extra = "") {
   const auto out = tmp / ("m-" + dtype + ".gguf");
   const auto r = run_cli("export --format gguf --model '" + model.string() + "' --dtype " + dtype + " --out '" +
                          out.string() + "' --force " + extra);
   EXPECT_EQ(r.rc, 0) << r.err;
-  std::vector<std::vector<double>> ours;
-  for (const auto& ids : kIds) ours.push_back(prospect_score(model, ids, score_adapter));
   const auto l = llama_run({{"model", out.string()}, {"ids", kIds}, {"kv_f32", dtype == "f32"}}, tmp);
   return compare(l, ours);
 }
@@ -193,8 +197,9 @@ TEST(GgufCli, Qwen3EveryDtypeAgreesWithLlamaCpp) {
   make_small_model(tmp / "m", "qwen3");
   const std::pair<std::string, double> cases[] = {
       {"f32", 1e-4}, {"f16", 0.04}, {"bf16", 0.3}, {"q8_0", 0.8}, {"q4_k_m", 6.0}};
+  const auto ours = prospect_scores(tmp / "m");
   for (const auto& [dtype, tol] : cases) {
-    const auto d = export_and_compare(tmp / "m", dtype, tmp.path());
+    const auto d = export_and_compare(tmp / "m", dtype, tmp.path(), ours);
     std::cout << "[ gguf     ] qwen3 " << dtype << ": max |Δ log p| = " << d.max << ", mean = " << d.mean << "\n";
     EXPECT_LE(d.max, tol) << dtype;
     EXPECT_LE(d.mean, tol / 4) << dtype;
@@ -219,7 +224,7 @@ TEST(GgufCli, Qwen2AndLlamaAgreeWithLlamaCpp) {
   TempDir tmp;
   for (const std::string type : {"qwen2", "llama"}) {
     make_small_model(tmp / type, type);
-    const auto d = export_and_compare(tmp / type, "f32", tmp.path());
+    const auto d = export_and_compare(tmp / type, "f32", tmp.path(), prospect_scores(tmp / type));
     std::cout << "[ gguf     ] " << type << " f32: max |Δ log p| = " << d.max << "\n";
     EXPECT_LE(d.max, 1e-4) << type;
     const auto g = io::GgufFile::open(tmp.path() / "m-f32.gguf");
@@ -251,8 +256,7 @@ TEST(GgufCli, LoraAdapterAndMergedExportAgreeWithScoreAdapter) {
     make_small_model(base, type, 3);
     const auto ad = tmp / (type + "-adapter");
     make_adapter(base, ad, /*rslora=*/type == "llama");  // rsLoRA: the scale is folded into lora_b
-    std::vector<std::vector<double>> ours;
-    for (const auto& ids : kIds) ours.push_back(prospect_score(base, ids, ad.string()));
+    const auto ours = prospect_scores(base, ad.string());
     // llama.cpp: the f32 base GGUF plus the LoRA GGUF.
     ASSERT_EQ(run_cli("export --format gguf --dtype f32 --model '" + base.string() + "' --out '" + (tmp / "base.gguf").string() + "' --force").rc, 0);
     const auto r = run_cli("export --format gguf-lora --model '" + base.string() + "' --adapter '" + ad.string() + "' --out '" +
@@ -270,11 +274,9 @@ TEST(GgufCli, LoraAdapterAndMergedExportAgreeWithScoreAdapter) {
     std::cout << "[ gguf     ] " << type << " lora: max |Δ log p| = " << d.max << "\n";
     EXPECT_LE(d.max, 1e-4) << type;
     // The adapter must matter (otherwise the comparison above proves nothing).
-    std::vector<std::vector<double>> plain;
-    for (const auto& ids : kIds) plain.push_back(prospect_score(base, ids));
-    EXPECT_GT(compare(with_lora, plain).max, 1e-2) << type;
+    EXPECT_GT(compare(with_lora, prospect_scores(base)).max, 1e-2) << type;
     // --adapter with --format gguf merges in memory (verified) and agrees as well.
-    const auto dm = export_and_compare(base, "f32", tmp.path(), "--adapter '" + ad.string() + "'", ad.string());
+    const auto dm = export_and_compare(base, "f32", tmp.path(), ours, "--adapter '" + ad.string() + "'");
     EXPECT_LE(dm.max, 1e-4) << type << " merged";
   }
 }
@@ -343,6 +345,37 @@ TEST(GgufCli, RealQwen3VocabularyTokenizesLikeProspect) {
   EXPECT_EQ(g.find("qwen3.rope.freq_base")->type, io::GgufType::F32);
   EXPECT_EQ(g.tensor("output.weight"), nullptr);  // tied: no duplicate
   EXPECT_EQ(g.tensor("blk.0.attn_norm.weight")->type, io::GgmlType::F32);
+}
+
+TEST(GgufCli, TrainExportGgufWritesTheMergedRun) {
+  // One training step on the tiny model with train.export_gguf: the run directory gets a GGUF per dtype.
+  TempDir tmp;
+  const auto m = tmp / "tiny";
+  ASSERT_EQ(run_cli("init --preset tiny --dtype f32 --seed 2 --out '" + m.string() + "'").rc, 0);
+  for (const auto* f : {"tokenizer.json", "tokenizer_config.json"}) fs::copy_file(test::qwen3_tokenizer_dir() / f, m / f);
+  {
+    std::ifstream in(test::source_dir() / "data/demo/train.jsonl");
+    std::ofstream out(tmp / "train.jsonl");
+    std::string line;
+    for (int i = 0; i < 4 && std::getline(in, line); ++i) out << line << "\n";
+  }
+  const json cfg = {{"model", {{"path", m.string()}, {"dtype", "f32"}, {"device", "cpu"}}},
+                    {"lora", {{"r", 2}, {"lora_alpha", 4}, {"target_modules", {"q_proj", "v_proj"}}}},
+                    {"loss", {{"type", "sft"}}},
+                    {"data", {{"train", (tmp / "train.jsonl").string()}, {"max_length", 32}}},
+                    {"train", {{"per_device_train_batch_size", 2}, {"max_steps", 1}, {"save_steps", 0},
+                               {"export_gguf", {"q8_0"}}}},
+                    {"output_dir", (tmp / "run").string()}};
+  std::ofstream(tmp / "cfg.json") << cfg.dump();
+  const auto r = run_cli("train '" + (tmp / "cfg.json").string() + "' --no-progress");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto g = io::GgufFile::open(tmp / "run" / "model-q8_0.gguf");
+  EXPECT_EQ(g.find("general.file_type")->value, 7);
+  EXPECT_EQ(g.tensor("blk.0.attn_q.weight")->type, io::GgmlType::Q8_0);
+  // An unknown dtype is rejected when the config is read.
+  const auto bad = run_cli("train '" + (tmp / "cfg.json").string() + "' --dry-run --set 'train.export_gguf=[\"q3\"]'");
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.err.find("q3"), std::string::npos) << bad.err;
 }
 
 TEST(GgufCli, InspectListsAndRejectsMalformedFiles) {

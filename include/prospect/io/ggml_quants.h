@@ -32,6 +32,9 @@ bool ggml_can_encode(GgmlType t);
 
 // Encodes nrows rows of n_per_row floats (row-major) into `out` (appended).
 void ggml_encode_rows(GgmlType t, const float* x, int64_t nrows, int64_t n_per_row, std::vector<uint8_t>& out);
+// The same into nrows * ggml_row_bytes(t, n_per_row) bytes at y (rows are independent: callers may split
+// them across threads).
+void ggml_encode_rows_into(GgmlType t, const float* x, int64_t nrows, int64_t n_per_row, uint8_t* y);
 // Decodes nrows rows; `data` holds nrows * ggml_row_bytes(t, n_per_row) bytes.
 void ggml_decode_rows(GgmlType t, const uint8_t* data, int64_t nrows, int64_t n_per_row, float* y);
 
