@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -62,20 +63,30 @@ class Out {
   uint64_t pos_ = 0;
 };
 
+// Unsigned fields accept any non-negative JSON integer (a literal 200 is stored as a signed number).
+bool fits_unsigned(const nlohmann::json& v, uint64_t max) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= max;
+  return v.is_number_integer() && v.get<int64_t>() >= 0 && (uint64_t)v.get<int64_t>() <= max;
+}
+bool fits_signed(const nlohmann::json& v, int64_t lo, int64_t hi) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= (uint64_t)hi;
+  return v.is_number_integer() && v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+}
+
 void scalar(Out& o, GgufType t, const nlohmann::json& v, const std::string& key) {
   auto need = [&](bool ok) { check(ok, key, "metadata value " + v.dump() + " does not fit " + gguf_type_name(t)); };
   switch (t) {
-    case GgufType::U8: need(v.is_number_unsigned() && v.get<uint64_t>() <= 0xff); o.pod<uint8_t>(v.get<uint8_t>()); break;
-    case GgufType::I8: need(v.is_number_integer()); o.pod<int8_t>(v.get<int8_t>()); break;
-    case GgufType::U16: need(v.is_number_unsigned() && v.get<uint64_t>() <= 0xffff); o.pod<uint16_t>(v.get<uint16_t>()); break;
-    case GgufType::I16: need(v.is_number_integer()); o.pod<int16_t>(v.get<int16_t>()); break;
-    case GgufType::U32: need(v.is_number_unsigned() && v.get<uint64_t>() <= 0xffffffffull); o.pod<uint32_t>(v.get<uint32_t>()); break;
-    case GgufType::I32: need(v.is_number_integer()); o.pod<int32_t>(v.get<int32_t>()); break;
+    case GgufType::U8: need(fits_unsigned(v, 0xff)); o.pod<uint8_t>(v.get<uint8_t>()); break;
+    case GgufType::I8: need(fits_signed(v, -128, 127)); o.pod<int8_t>(v.get<int8_t>()); break;
+    case GgufType::U16: need(fits_unsigned(v, 0xffff)); o.pod<uint16_t>(v.get<uint16_t>()); break;
+    case GgufType::I16: need(fits_signed(v, -32768, 32767)); o.pod<int16_t>(v.get<int16_t>()); break;
+    case GgufType::U32: need(fits_unsigned(v, 0xffffffffull)); o.pod<uint32_t>(v.get<uint32_t>()); break;
+    case GgufType::I32: need(fits_signed(v, INT32_MIN, INT32_MAX)); o.pod<int32_t>(v.get<int32_t>()); break;
     case GgufType::F32: need(v.is_number()); o.pod<float>(v.get<float>()); break;
     case GgufType::BOOL: need(v.is_boolean()); o.pod<uint8_t>(v.get<bool>() ? 1 : 0); break;
     case GgufType::STRING: need(v.is_string()); o.str(v.get<std::string>()); break;
-    case GgufType::U64: need(v.is_number_unsigned()); o.pod<uint64_t>(v.get<uint64_t>()); break;
-    case GgufType::I64: need(v.is_number_integer()); o.pod<int64_t>(v.get<int64_t>()); break;
+    case GgufType::U64: need(fits_unsigned(v, UINT64_MAX)); o.pod<uint64_t>(v.get<uint64_t>()); break;
+    case GgufType::I64: need(fits_signed(v, INT64_MIN, INT64_MAX)); o.pod<int64_t>(v.get<int64_t>()); break;
     case GgufType::F64: need(v.is_number()); o.pod<double>(v.get<double>()); break;
     default: throw Error(key, "nested arrays are not supported");
   }
