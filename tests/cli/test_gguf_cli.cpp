@@ -72,7 +72,8 @@ std::vector<double> prospect_score(const fs::path& model, const std::vector<int6
   EXPECT_EQ(r.rc, 0) << r.err;
   std::vector<double> lp;
   if (r.rc != 0) return lp;
-  for (const auto& v : json::parse(r.out)["logprobs"]) lp.push_back(v.is_null() ? NAN : v.get<double>());
+  const json j = json::parse(r.out);  // kept alive: a range-for over parse(...)["logprobs"] would dangle
+  for (const auto& v : j["logprobs"]) lp.push_back(v.is_null() ? NAN : v.get<double>());
   return lp;
 }
 
@@ -275,6 +276,7 @@ TEST(GgufCli, LoraAdapterAndMergedExportAgreeWithScoreAdapter) {
     EXPECT_LE(d.max, 1e-4) << type;
     // The adapter must matter (otherwise the comparison above proves nothing).
     EXPECT_GT(compare(with_lora, prospect_scores(base)).max, 1e-2) << type;
+    if (type != "qwen3") continue;  // the merge path is architecture-independent: check it once
     // --adapter with --format gguf merges in memory (verified) and agrees as well.
     const auto dm = export_and_compare(base, "f32", tmp.path(), ours, "--adapter '" + ad.string() + "'");
     EXPECT_LE(dm.max, 1e-4) << type << " merged";
