@@ -1,5 +1,6 @@
 // `prospect inspect DIR`: architecture, parameter count, dtypes and a tensor summary of a checkpoint,
 // as JSON on stdout. Also reports whether the tensors match what config.json implies.
+// `prospect inspect FILE.gguf`: a GGUF file's metadata (long arrays shortened) and tensors.
 #include <iostream>
 #include <regex>
 #include <set>
@@ -7,13 +8,50 @@
 #include "command.h"
 #include "prospect/core/error.h"
 #include "prospect/io/checkpoint.h"
+#include "prospect/io/gguf.h"
 #include "prospect/model/causal_lm.h"
 
 namespace {
 
+int run_inspect_gguf(const std::string& file) {
+  using namespace prospect;
+  const auto g = io::GgufFile::open(file);
+  nlohmann::ordered_json r;
+  r["file"] = file;
+  r["format"] = "gguf";
+  r["version"] = g.version();
+  r["alignment"] = g.alignment();
+  nlohmann::ordered_json md = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : g.metadata()) {
+    if (v.type == io::GgufType::ARRAY) {
+      nlohmann::ordered_json head = nlohmann::ordered_json::array();
+      for (size_t i = 0; i < std::min<size_t>(v.value.size(), 8); ++i) head.push_back(nlohmann::ordered_json(v.value[i]));
+      md[k] = {{"type", "array[" + io::gguf_type_name(v.elem) + "]"}, {"length", v.value.size()}, {"head", head}};
+    } else {
+      md[k] = {{"type", io::gguf_type_name(v.type)}, {"value", nlohmann::ordered_json(v.value)}};
+    }
+  }
+  r["metadata"] = md;
+  nlohmann::ordered_json ts = nlohmann::ordered_json::array();
+  std::map<std::string, int64_t> counts;
+  uint64_t bytes = 0;
+  for (const auto& t : g.tensors()) {
+    ts.push_back({{"name", t.name}, {"type", io::ggml_type_name(t.type)}, {"ne", t.ne}, {"offset", t.offset}, {"bytes", t.nbytes}});
+    counts[io::ggml_type_name(t.type)]++;
+    bytes += t.nbytes;
+  }
+  r["num_tensors"] = g.tensors().size();
+  r["tensor_types"] = counts;
+  r["tensor_bytes"] = bytes;
+  r["tensors"] = ts;
+  std::cout << r.dump(2) << std::endl;
+  return 0;
+}
+
 int run_inspect(const std::string& dir_s) {
   using namespace prospect;
   namespace fs = std::filesystem;
+  if (fs::is_regular_file(dir_s)) return run_inspect_gguf(dir_s);
   const fs::path dir(dir_s);
   auto config = model::ModelConfig::load(dir);
   auto store = io::TensorStore::open(dir);
@@ -86,10 +124,10 @@ int run_inspect(const std::string& dir_s) {
 
 prospect::cli::RunFn setup_inspect(CLI::App& app) {
   auto dir = std::make_shared<std::string>();
-  app.add_option("dir", *dir, "checkpoint directory (config.json + safetensors)")->required();
+  app.add_option("dir", *dir, "checkpoint directory (config.json + safetensors), or a .gguf file")->required();
   return [dir] { return run_inspect(*dir); };
 }
 
 }  // namespace
 
-PROSPECT_COMMAND("inspect", "show a checkpoint's architecture, parameter count, dtypes and tensors", setup_inspect);
+PROSPECT_COMMAND("inspect", "show a checkpoint's (or a GGUF file's) architecture, parameter count, dtypes and tensors", setup_inspect);

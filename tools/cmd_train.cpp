@@ -1,6 +1,7 @@
 // `prospect train CONFIG [--set k=v ...] [--resume [PATH]] [--dry-run]`: the training recipe.
 // With train.merge_at_end the adapter is merged into a standalone model (output_dir/merged) with its
-// model card.
+// model card; with train.export_gguf (a list of GGUF dtypes) the adapter is also merged in memory and
+// written as output_dir/model-<dtype>.gguf for llama.cpp.
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -11,6 +12,7 @@
 #include "prospect/core/fs.h"
 #include "prospect/eval/model_card.h"
 #include "prospect/lora/export.h"
+#include "prospect/lora/gguf_export.h"
 #include "prospect/train/recipe.h"
 
 namespace {
@@ -66,6 +68,22 @@ int run_train(const TrainArgs& a) {
     auto run = read_json_file(cfg.output_dir / "prospect_run.json");
     run["merged"] = "merged";
     write_json_file_atomic(cfg.output_dir / "prospect_run.json", run);
+  }
+  if (!cfg.export_gguf.empty() && summary.value("completed", false)) {
+    nlohmann::json files = nlohmann::json::array();
+    for (const auto& d : cfg.export_gguf) {
+      lora::GgufExportOptions go;
+      go.model_dir = cfg.model_path;
+      go.adapter_dir = cfg.output_dir / "adapter";
+      go.tokenizer_dir = cfg.tokenizer_path;
+      go.dtype = model::parse_gguf_dtype(d);
+      go.name = cfg.output_dir.filename().string();
+      const std::string file = "model-" + d + ".gguf";
+      lora::export_gguf(go, cfg.output_dir / file);
+      spdlog::info("wrote {}", (cfg.output_dir / file).string());
+      files.push_back(file);
+    }
+    summary["gguf"] = files;
   }
   std::cout << summary.dump() << std::endl;
   return 0;

@@ -125,9 +125,15 @@ inline int run_merge_export(const MergeExportArgs& a, const std::string& command
   return 0;
 }
 
-inline void add_common_options(CLI::App& app, MergeExportArgs& a) {
-  app.add_option("--dtype", a.dtype, "output dtype: bf16, f16 or f32 (default: the base model's)")
-      ->check(CLI::IsMember({"bf16", "f16", "f32", "bfloat16", "float16", "float32"}));
+inline void add_common_options(CLI::App& app, MergeExportArgs& a, bool gguf_dtypes = false) {
+  if (gguf_dtypes)
+    app.add_option("--dtype", a.dtype,
+                   "output dtype: bf16, f16 or f32 (default: the base model's); for --format gguf also q8_0 or "
+                   "q4_k_m (default f16)")
+        ->check(CLI::IsMember({"bf16", "f16", "f32", "bfloat16", "float16", "float32", "q8_0", "q4_k_m"}));
+  else
+    app.add_option("--dtype", a.dtype, "output dtype: bf16, f16 or f32 (default: the base model's)")
+        ->check(CLI::IsMember({"bf16", "f16", "f32", "bfloat16", "float16", "float32"}));
   app.add_option("--max-shard-size", a.max_shard_size, "shard model.safetensors above this size (default 5GB)");
   app.add_option("--tolerance", a.tolerance,
                  "largest allowed |log p(adapter) - log p(merged)| on the probe tokens after the cast to the "
@@ -137,7 +143,9 @@ inline void add_common_options(CLI::App& app, MergeExportArgs& a) {
                  "the same for the fp32 merge before the cast (default 1e-4)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--device", a.device, "device for merging and verification: cpu (default), cuda, cuda:N");
-  app.add_option("--out", a.out, "output directory (standalone Hugging Face model)")->required();
+  app.add_option("--out", a.out, gguf_dtypes ? "output directory (hf) or .gguf file (gguf, gguf-lora)"
+                                             : "output directory (standalone Hugging Face model)")
+      ->required();
   app.add_flag("--force", a.force, "replace an existing non-empty output directory");
   app.add_option("--eval-results", a.eval_results, "`prospect eval` JSON files to include in the model card");
   app.add_option("--card-name", a.card_name, "model card title (default: derived from the run)");

@@ -1,5 +1,7 @@
 #include "prospect/train/recipe.h"
 
+#include "prospect/model/gguf_map.h"
+
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -150,6 +152,8 @@ RecipeConfig parse_recipe(const nlohmann::json& j, const std::string& source) {
     c.merge_at_end = t.get<bool>("merge_at_end", false);
     c.merge_dtype = t.get<std::string>("merge_dtype", "");
     if (!c.merge_dtype.empty()) parse_dtype(c.merge_dtype);
+    c.export_gguf = t.get<std::vector<std::string>>("export_gguf", {});
+    for (const auto& d : c.export_gguf) model::parse_gguf_dtype(d);  // rejects unknown dtypes at load
     c.ref_cache_dir = t.get<std::string>("ref_logps_cache_dir", c.ref_cache_dir.string());
     t.finish();
   }

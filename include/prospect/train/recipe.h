@@ -37,6 +37,7 @@ struct RecipeConfig {
   TrainerOptions trainer;
   bool merge_at_end = false;
   std::string merge_dtype;                // "" = the base's dtype
+  std::vector<std::string> export_gguf;   // GGUF dtypes written to output_dir at the end (merged adapter)
   std::filesystem::path ref_cache_dir = ".cache/prospect/ref_logps";
   std::filesystem::path output_dir;
 
