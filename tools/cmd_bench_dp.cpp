@@ -10,6 +10,7 @@
 
 #include "command.h"
 #include "prospect/core/device.h"
+#include "prospect/core/error.h"
 #include "prospect/dist/env.h"
 #include "prospect/dist/global_batch.h"
 #include "prospect/dist/grad_sync.h"

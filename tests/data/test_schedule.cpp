@@ -132,10 +132,10 @@ TEST(DataSchedule, KlPairsOverAWholeEpochAreSeedStable) {
 }
 
 TEST(DataSchedule, RanksSliceTheSingleProcessMicroBatches) {
-  EXPECT_EQ(rank_slice(8, 0, 2), std::make_pair<int64_t, int64_t>(0, 4));
-  EXPECT_EQ(rank_slice(8, 1, 2), std::make_pair<int64_t, int64_t>(4, 8));
-  EXPECT_EQ(rank_slice(5, 0, 2), std::make_pair<int64_t, int64_t>(0, 2));
-  EXPECT_EQ(rank_slice(5, 1, 2), std::make_pair<int64_t, int64_t>(2, 5));
+  EXPECT_EQ(rank_slice(8, 0, 2), (std::pair<int64_t, int64_t>(0, 4)));
+  EXPECT_EQ(rank_slice(8, 1, 2), (std::pair<int64_t, int64_t>(4, 8)));
+  EXPECT_EQ(rank_slice(5, 0, 2), (std::pair<int64_t, int64_t>(0, 2)));
+  EXPECT_EQ(rank_slice(5, 1, 2), (std::pair<int64_t, int64_t>(2, 5)));
 
   // Two ranks with batch 2 see, together and in order, the micro-batches (and KL partners) of one
   // process with batch 4: KL partners come from the whole global micro-batch, not the rank's half.
