@@ -169,8 +169,11 @@ std::shared_ptr<Communicator> connect(const DistEnv& env, std::chrono::milliseco
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw Error("ddp", "process group setup on rank " + std::to_string(env.rank) + " failed within " + secs +
-                           " s (train.ddp_timeout): " + first_line(e.what()));
+    // The process group connects every pair of ranks: a rank that never started (or crashed before
+    // joining) surfaces here as a timeout.
+    throw Error("ddp", "rendezvous on " + where + " failed on rank " + std::to_string(env.rank) + ": not all " +
+                           std::to_string(env.world) + " ranks arrived within " + secs +
+                           " s (train.ddp_timeout) — " + first_line(e.what()));
   }
 }
 
