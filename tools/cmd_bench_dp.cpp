@@ -27,20 +27,21 @@ using clock_type = std::chrono::steady_clock;
 double since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
 
 struct BenchArgs {
-  std::string preset = "tiny";
+  std::string preset = "tiny", device = "cpu";
   int64_t batch = 4, seq = 256, prompt = 64, rank = 16, steps = 3, warmup = 1;
   bool allreduce_only = false;
 };
 
-nlohmann::json bench_allreduce(prospect::dist::Communicator& comm) {
+nlohmann::json bench_allreduce(prospect::dist::Communicator& comm, const torch::Device& dev) {
   nlohmann::json out = nlohmann::json::array();
   for (int64_t mib : {1, 4, 16, 64}) {
-    auto t = torch::ones({mib * (1 << 20) / 4}, torch::kFloat32);
+    auto t = torch::ones({mib * (1 << 20) / 4}, torch::TensorOptions().dtype(torch::kFloat32).device(dev));
     comm.all_reduce_sum(t);  // warm-up (connection buffers)
     const int reps = mib >= 16 ? 3 : 10;
     comm.barrier();
     auto t0 = clock_type::now();
     for (int i = 0; i < reps; ++i) comm.all_reduce_sum(t);
+    t.sum().item<float>();  // CUDA collectives are asynchronous
     const double s = since(t0) / reps;
     const double bytes = (double)mib * (1 << 20);
     const int w = comm.world();
@@ -56,13 +57,15 @@ nlohmann::json bench_allreduce(prospect::dist::Communicator& comm) {
 int run_bench(const BenchArgs& a) {
   using namespace prospect;
   const auto env = dist::read_env();
+  auto dev = parse_device(a.device);
+  if (dev.is_cuda() && env.distributed()) dev = torch::Device(torch::kCUDA, (c10::DeviceIndex)env.local_rank);
   std::shared_ptr<dist::Communicator> comm = std::make_shared<dist::LocalCommunicator>();
   if (env.distributed()) {
     torch::set_num_threads(dist::default_threads(env.local_world));
-    comm = dist::connect(env, std::chrono::milliseconds(300000), torch::kCPU);
+    comm = dist::connect(env, std::chrono::milliseconds(300000), dev);
   }
   nlohmann::json r = {{"world_size", comm->world()}, {"backend", comm->backend()}, {"threads_per_rank", torch::get_num_threads()}};
-  if (comm->world() > 1) r["allreduce"] = bench_allreduce(*comm);
+  if (comm->world() > 1) r["allreduce"] = bench_allreduce(*comm, dev);
   if (a.allreduce_only) {
     if (comm->is_main()) std::cout << r.dump() << std::endl;
     return 0;
@@ -71,6 +74,7 @@ int run_bench(const BenchArgs& a) {
   const int64_t local = a.batch / comm->world();
   auto cfg = model::ModelConfig::preset(a.preset);
   auto m = model::init_model(cfg, 0, torch::kFloat32);
+  m->to(dev);
   lora::LoraConfig lc;
   lc.r = a.rank;
   lc.lora_alpha = 2.0 * (double)a.rank;
@@ -86,11 +90,11 @@ int run_bench(const BenchArgs& a) {
   // The global micro-batch, identical on every rank; each takes its slice.
   torch::manual_seed(0);
   auto lopt = torch::TensorOptions().dtype(torch::kInt64);
-  auto slice = [&](const torch::Tensor& t) { return t.narrow(0, comm->rank() * local, local); };
+  auto slice = [&](const torch::Tensor& t) { return t.narrow(0, comm->rank() * local, local).to(dev); };
   auto ids = slice(torch::randint(1, cfg.vocab_size, {a.batch, a.seq}, lopt));
   auto kl_ids = slice(torch::randint(1, cfg.vocab_size, {a.batch, a.seq}, lopt));
-  auto attn = torch::ones({local, a.seq}, lopt);
-  auto cmask = torch::zeros({local, a.seq}, lopt);
+  auto attn = torch::ones({local, a.seq}, lopt.device(dev));
+  auto cmask = torch::zeros({local, a.seq}, lopt.device(dev));
   cmask.narrow(1, a.prompt, a.seq - a.prompt).fill_(1);
   auto labels = slice(torch::arange(a.batch, lopt).remainder(2).eq(0));
   auto pair_ids = slice(torch::arange(a.batch, lopt).div(2, "floor"));
@@ -124,6 +128,7 @@ int run_bench(const BenchArgs& a) {
     train::AdamW::clip_grad_norm(params, 1.0);
     opt.step(1e-4);
     opt.zero_grad();
+    if (dev.is_cuda()) torch::cuda::synchronize();
     const double step_s = since(t0);
     spdlog::info("rank {} step {}: {:.3f} s, communication {:.3f} s", comm->rank(), s, step_s, comm_s);
     if (s < a.warmup) continue;
@@ -150,6 +155,7 @@ prospect::cli::RunFn setup_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   app.group("");  // hidden from --help: a developer tool
   app.add_option("--preset", a->preset, "model shapes: tiny, qwen3-0.6b, ...");
+  app.add_option("--device", a->device, "cpu (Gloo) or cuda (NCCL when built with it; cuda:LOCAL_RANK per rank)");
   app.add_option("--batch", a->batch, "GLOBAL sequences per step (split over the ranks)");
   app.add_option("--seq", a->seq, "tokens per sequence");
   app.add_option("--prompt", a->prompt, "prompt tokens per sequence");
