@@ -62,6 +62,8 @@ int run_train(const TrainArgs& a) {
     return 0;
   }
   auto summary = train::run_recipe(cfg, resume);
+  // Ranks other than 0 of a data-parallel job neither write into output_dir nor print the summary.
+  if (summary.value("rank", 0) != 0) return 0;
   if (cfg.merge_at_end && summary.value("completed", false)) {
     auto m = merge_run(cfg);
     summary["merged"] = m["merged"];

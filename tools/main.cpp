@@ -48,7 +48,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (verbose) spdlog::set_level(spdlog::level::debug);
-  if (threads > 0) torch::set_num_threads(threads);
+  if (threads > 0) {
+    torch::set_num_threads(threads);
+    setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);  // so a data-parallel rank keeps it
+  }
   for (auto& [sub, run] : subs) {
     if (!sub->parsed()) continue;
     try {

@@ -121,18 +121,6 @@ KlAssignment assign_kl(const std::vector<int64_t>& batch, const std::vector<int6
   return out;
 }
 
-std::vector<std::vector<int64_t>> shard_batches(const std::vector<std::vector<int64_t>>& batches, int64_t rank,
-                                                int64_t world) {
-  check(world >= 1 && rank >= 0 && rank < world, "data",
-        "invalid rank " + std::to_string(rank) + " of world " + std::to_string(world));
-  std::vector<std::vector<int64_t>> out;
-  if (batches.empty()) return out;
-  const size_t nb = batches.size(), w = (size_t)world;
-  const size_t steps = (nb + w - 1) / w;
-  for (size_t s = 0; s < steps; ++s) out.push_back(batches[(s * w + (size_t)rank) % nb]);
-  return out;
-}
-
 nlohmann::json Cursor::to_json() const { return {{"epoch", epoch}, {"batch", batch}}; }
 
 Cursor Cursor::from_json(const nlohmann::json& j) {
@@ -151,19 +139,28 @@ BatchSchedule::BatchSchedule(std::vector<int64_t> pair_ids, const DataOptions& o
   check(opt_.batch_size >= 1, "data", "batch_size must be >= 1");
   check(opt_.world >= 1 && opt_.rank >= 0 && opt_.rank < opt_.world, "data",
         "invalid rank " + std::to_string(opt_.rank) + " of world " + std::to_string(opt_.world));
-  check(!opt_.need_kl || opt_.batch_size >= 2, "data",
+  const int64_t gb = opt_.batch_size * opt_.world;
+  check(!opt_.need_kl || gb >= 2, "data",
         "the KL estimate needs a micro-batch of at least 2 examples (batch_size = " + std::to_string(opt_.batch_size) +
             ")");
   const int64_t n = size();
-  const int64_t global = opt_.drop_last ? n / opt_.batch_size : (n + opt_.batch_size - 1) / opt_.batch_size;
-  num_batches_ = global == 0 ? 0 : (global + opt_.world - 1) / opt_.world;
+  num_batches_ = opt_.drop_last ? n / gb : (n + gb - 1) / gb;
+  const int64_t tail = n % gb;
+  check(opt_.world == 1 || opt_.drop_last || tail == 0 || tail >= opt_.world, "data",
+        "the last global micro-batch of an epoch holds " + std::to_string(tail) + " example(s), fewer than the " +
+            std::to_string(opt_.world) + " ranks: set data.drop_last or choose a batch size that leaves each rank one");
 }
 
 void BatchSchedule::ensure_epoch(int64_t epoch) const {
   if (epoch == cached_epoch_) return;
   order_ = opt_.shuffle ? epoch_order(size(), opt_.seed, epoch, true) : evaluation_order(pair_ids_);
-  batches_ = shard_batches(micro_batches(order_, opt_.batch_size, opt_.drop_last), opt_.rank, opt_.world);
+  // The global micro-batch (world x per-device batch, in the single-process order); each rank takes its slice.
+  batches_ = micro_batches(order_, opt_.batch_size * opt_.world, opt_.drop_last);
   cached_epoch_ = epoch;
+}
+
+std::pair<int64_t, int64_t> rank_slice(int64_t m, int64_t rank, int64_t world) {
+  return {rank * m / world, (rank + 1) * m / world};
 }
 
 BatchPlan BatchSchedule::plan(int64_t epoch, int64_t batch) const {
@@ -174,12 +171,17 @@ BatchPlan BatchSchedule::plan(int64_t epoch, int64_t batch) const {
   BatchPlan p;
   p.epoch = epoch;
   p.batch = batch;
-  p.rows = batches_[(size_t)batch];
+  const auto& global = batches_[(size_t)batch];
+  // KL partners are assigned over the global micro-batch, then every rank takes its slice.
+  std::vector<int64_t> kl_source;
   if (opt_.need_kl) {
-    KlAssignment kl = assign_kl(p.rows, pair_ids_, order_);
-    p.kl_source = std::move(kl.source);
+    KlAssignment kl = assign_kl(global, pair_ids_, order_);
+    kl_source = std::move(kl.source);
     p.kl_fallbacks = kl.fallbacks;
   }
+  auto [lo, hi] = rank_slice((int64_t)global.size(), opt_.rank, opt_.world);
+  p.rows.assign(global.begin() + lo, global.begin() + hi);
+  if (opt_.need_kl) p.kl_source.assign(kl_source.begin() + lo, kl_source.begin() + hi);
   return p;
 }
 

@@ -17,6 +17,8 @@
 #include "prospect/core/error.h"
 #include "prospect/core/fs.h"
 #include "prospect/data/prepare.h"
+#include "prospect/dist/env.h"
+#include "prospect/dist/process_group.h"
 #include "prospect/lora/adapter_io.h"
 #include "prospect/lora/lora.h"
 #include "prospect/loss/loss.h"
@@ -155,6 +157,8 @@ RecipeConfig parse_recipe(const nlohmann::json& j, const std::string& source) {
     c.export_gguf = t.get<std::vector<std::string>>("export_gguf", {});
     for (const auto& d : c.export_gguf) model::parse_gguf_dtype(d);  // rejects unknown dtypes at load
     c.ref_cache_dir = t.get<std::string>("ref_logps_cache_dir", c.ref_cache_dir.string());
+    c.ddp_timeout_s = t.get<double>("ddp_timeout", 1800.0);
+    t.check_range("ddp_timeout", c.ddp_timeout_s, 1, 1e7);
     t.finish();
   }
   c.output_dir = root.required<std::string>("output_dir");
@@ -360,12 +364,26 @@ nlohmann::json dry_run(const RecipeConfig& cfg) {
 
 nlohmann::json run_recipe(const RecipeConfig& cfg, const std::optional<fs::path>& resume) {
   const std::string started = now_iso();
-  const auto device = cfg.resolved_device();
+  auto device = cfg.resolved_device();
   const auto dtype = cfg.resolved_dtype();
   nlohmann::json resolved = cfg.raw;
   // Nothing is written before data, tokenizer, model and checkpoint have loaded (on_start below).
   if (resume) check(fs::exists(*resume / "trainer_state.json"), resume->string(), "not a checkpoint directory");
   const auto mc = check_paths(cfg);
+  // One rank of a data-parallel job when the torchrun environment says so (WORLD_SIZE > 1).
+  const auto env = dist::read_env();
+  std::shared_ptr<dist::Communicator> comm = std::make_shared<dist::LocalCommunicator>();
+  if (env.distributed()) {
+    if (device.is_cuda()) device = torch::Device(torch::kCUDA, (c10::DeviceIndex)env.local_rank);
+    torch::set_num_threads(dist::default_threads(env.local_world));
+    if (env.rank != 0 && spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
+    comm = dist::connect(env, std::chrono::milliseconds((int64_t)(cfg.ddp_timeout_s * 1000)), device);
+    spdlog::info("rank {} of {} ({} backend, {} intra-op threads per rank)", env.rank, env.world, comm->backend(),
+                 torch::get_num_threads());
+    dist::check_same_on_all_ranks(*comm, fnv1a(1469598103934665603ull, resolved.dump()), "ddp",
+                                  "the resolved configuration (config file with --set overrides)");
+  }
+  const bool main_rank = comm->is_main();
 
   auto tok = tokenizer::Tokenizer::load(cfg.tokenizer_path);
   std::shared_ptr<loss::Loss> loss = loss::make_loss(cfg.loss, "loss");
@@ -389,18 +407,20 @@ nlohmann::json run_recipe(const RecipeConfig& cfg, const std::optional<fs::path>
   spdlog::info("trainable adapter parameters: {}", lm.num_parameters("default"));
 
   TrainerOptions opts = cfg.trainer;
+  opts.comm = comm;
   if (opts.precompute_ref_logps)
     opts.ref_cache_file = cfg.ref_cache_dir / (reference_fingerprint(cfg, train.fingerprint) + ".safetensors");
   Trainer trainer(lm, loss, train, eval ? &*eval : nullptr, opts);
   spdlog::info("{} examples, {} micro-batches per epoch, {} optimizer steps ({} warmup), loss {}",
                train.examples.size(), trainer.batches_per_epoch(), trainer.total_steps(),
                trainer.schedule().warmup_steps, loss->name());
-  Progress progress(trainer.total_steps(), cfg.trainer.progress_bar && isatty(2));
+  Progress progress(trainer.total_steps(), main_rank && cfg.trainer.progress_bar && isatty(2));
   trainer.on_step = [&](const TrainerState& s, const std::map<std::string, double>& m) { progress.update(s.global_step, m); };
   const bool dir_existed = fs::exists(cfg.output_dir);
   const bool had_config = fs::exists(cfg.output_dir / "config.json");
   const bool had_metrics = fs::exists(cfg.output_dir / "metrics.jsonl");
   trainer.on_start = [&] {
+    if (!main_rank) return;  // rank 0 alone writes into output_dir
     fs::create_directories(cfg.output_dir);
     write_json_file_atomic(cfg.output_dir / "config.json", resolved);
   };
@@ -410,7 +430,7 @@ nlohmann::json run_recipe(const RecipeConfig& cfg, const std::optional<fs::path>
   } catch (...) {
     // A fresh run that fails before its first step leaves nothing behind; a failed resume has
     // written nothing (the checkpoint loads before on_start).
-    if (!resume && trainer.state().global_step == 0) {
+    if (main_rank && !resume && trainer.state().global_step == 0) {
       std::error_code ec;
       if (!dir_existed) {
         fs::remove_all(cfg.output_dir, ec);
@@ -422,6 +442,9 @@ nlohmann::json run_recipe(const RecipeConfig& cfg, const std::optional<fs::path>
     throw;
   }
   progress.finish();
+  summary["rank"] = comm->rank();
+  summary["world_size"] = comm->world();
+  if (!main_rank) return summary;
 
   auto records = read_metrics_jsonl(cfg.output_dir / "metrics.jsonl");
   auto plots = write_training_plots(records, cfg.output_dir / "plots");
@@ -442,7 +465,9 @@ nlohmann::json run_recipe(const RecipeConfig& cfg, const std::optional<fs::path>
         {"warmup_steps", trainer.schedule().warmup_steps},
         {"examples", train.examples.size()},
         {"pairs", train.pairs.size()},
-        {"effective_batch_size", cfg.trainer.per_device_train_batch_size * cfg.trainer.gradient_accumulation_steps},
+        {"effective_batch_size",
+         cfg.trainer.per_device_train_batch_size * cfg.trainer.gradient_accumulation_steps * comm->world()},
+        {"world_size", comm->world()},
         {"trainable_parameters", lm.num_parameters("default")}}},
       {"train_data", nlohmann::json::parse(train.stats.to_json().dump())},
       {"final_metrics", summary["final_metrics"]},

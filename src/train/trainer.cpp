@@ -11,6 +11,8 @@
 
 #include "prospect/core/error.h"
 #include "prospect/core/fs.h"
+#include "prospect/dist/global_batch.h"
+#include "prospect/dist/grad_sync.h"
 #include "prospect/io/checkpoint.h"
 #include "prospect/io/safetensors.h"
 #include "prospect/lora/adapter_io.h"
@@ -136,6 +138,7 @@ std::vector<fs::path> list_checkpoints(const fs::path& output_dir) {
 Trainer::Trainer(lora::LoraModel policy, std::shared_ptr<loss::Loss> loss, const data::PreparedData& train,
                  const data::PreparedData* eval, TrainerOptions opts)
     : policy_(std::move(policy)), loss_(std::move(loss)), train_data_(train), eval_data_(eval), opts_(std::move(opts)) {
+  comm_ = opts_.comm ? opts_.comm : std::make_shared<dist::LocalCommunicator>();
   check(opts_.gradient_accumulation_steps >= 1, "train.gradient_accumulation_steps", "must be >= 1");
   check(opts_.logging_steps >= 1, "train.logging_steps", "must be >= 1");
   data::DataOptions d = opts_.data;
@@ -144,6 +147,8 @@ Trainer::Trainer(lora::LoraModel policy, std::shared_ptr<loss::Loss> loss, const
   d.shuffle = true;
   d.need_kl = loss_->needs_kl();
   d.paired = loss_->paired();
+  d.rank = comm_->rank();
+  d.world = comm_->world();
   if (d.paired) {
     check(!train.pairs.empty(), "data.train", "the loss '" + loss_->name() + "' needs paired preference data");
     pair_loader_ = std::make_unique<data::PairLoader>(train, d);
@@ -249,7 +254,7 @@ StepOutput Trainer::forward_unpaired(const data::Batch& b, bool training, double
   in.step = state_.global_step;
   in.training = training;
   in.loss_scale = loss_scale;
-  auto lo = loss_->compute(in);
+  auto lo = compute_loss(in);
   out.loss = lo.loss;
   out.metrics = std::move(lo.metrics);
   out.tokens = b.num_tokens();
@@ -310,7 +315,7 @@ StepOutput Trainer::forward_paired(const data::PairBatch& b, bool training, doub
   in.step = state_.global_step;
   in.training = training;
   in.loss_scale = loss_scale;
-  auto lo = loss_->compute(in);
+  auto lo = compute_loss(in);
   out.loss = lo.loss;
   out.metrics = std::move(lo.metrics);
   out.tokens = c_attn.sum().item<int64_t>() + r_attn.sum().item<int64_t>();
@@ -336,6 +341,16 @@ void Trainer::build_precomputed_reference() {
   const int64_t epochs = std::max<int64_t>(1, (needed_batches + nb - 1) / nb);
   int64_t computed = 0;
   auto dev = policy_.model()->device();
+  // Each rank computes its slices; the values are gathered once at the end so every rank holds
+  // the whole table.
+  std::vector<int64_t> keys;
+  std::vector<float> vals;
+  auto put = [&](const std::vector<int64_t>& a, const std::vector<int64_t>& bb, const torch::Tensor& v) {
+    if (comm_->world() == 1) return ref_cache_->put(a, bb, v);
+    auto c = v.to(torch::kCPU, torch::kFloat32).contiguous();
+    for (size_t i = 0; i < a.size(); ++i)
+      keys.push_back(a[i]), keys.push_back(bb[i]), vals.push_back(c[(int64_t)i].item<float>());
+  };
   for (int64_t e = 0; e < epochs; ++e)
     for (int64_t i = 0; i < nb; ++i) {
       if (train_loader_) {
@@ -346,10 +361,10 @@ void Trainer::build_precomputed_reference() {
                   (!plan.kl_source.empty() && !ref_cache_->has(plan.rows[k], plan.kl_source[k]));
         if (!need) continue;
         auto b = train_loader_->get(e, i);
-        ref_cache_->put(b.indices, b.indices,
+        put(b.indices, b.indices,
                         reference_logps(b.input_ids.to(dev), b.attention_mask.to(dev), b.completion_mask.to(dev)));
         if (b.kl_input_ids.defined())
-          ref_cache_->put(b.indices, b.kl_source,
+          put(b.indices, b.kl_source,
                           reference_logps(b.kl_input_ids.to(dev), b.kl_attention_mask.to(dev), b.kl_completion_mask.to(dev)));
       } else {
         auto plan = pair_loader_->plan(e, i);
@@ -358,15 +373,24 @@ void Trainer::build_precomputed_reference() {
         if (!need) continue;
         auto b = pair_loader_->get(e, i);
         std::vector<int64_t> neg1(b.indices.size(), -1), neg2(b.indices.size(), -2);
-        ref_cache_->put(b.indices, neg1, reference_logps(b.chosen_input_ids.to(dev), b.chosen_attention_mask.to(dev),
+        put(b.indices, neg1, reference_logps(b.chosen_input_ids.to(dev), b.chosen_attention_mask.to(dev),
                                                          b.chosen_completion_mask.to(dev)));
-        ref_cache_->put(b.indices, neg2, reference_logps(b.rejected_input_ids.to(dev), b.rejected_attention_mask.to(dev),
+        put(b.indices, neg2, reference_logps(b.rejected_input_ids.to(dev), b.rejected_attention_mask.to(dev),
                                                          b.rejected_completion_mask.to(dev)));
       }
       ++computed;
     }
+  if (comm_->world() > 1) {
+    const int64_t n = (int64_t)vals.size();
+    auto k = dist::all_gather_varlen(*comm_, torch::tensor(keys, torch::kInt64).reshape({n, 2}));
+    auto v = dist::all_gather_varlen(*comm_, torch::tensor(vals, torch::kFloat32));
+    std::vector<int64_t> ka(k.size(0)), kb(k.size(0));
+    for (int64_t i = 0; i < k.size(0); ++i) ka[(size_t)i] = k[i][0].item<int64_t>(), kb[(size_t)i] = k[i][1].item<int64_t>();
+    if (!ka.empty()) ref_cache_->put(ka, kb, v);
+    computed = dist::all_reduce_sum(*comm_, computed);
+  }
   spdlog::info("reference log-probs: {} micro-batches computed, {} values", computed, ref_cache_->values.size());
-  if (ref_cache_->dirty && !opts_.ref_cache_file.empty()) ref_cache_->save(opts_.ref_cache_file);
+  if (comm_->is_main() && ref_cache_->dirty && !opts_.ref_cache_file.empty()) ref_cache_->save(opts_.ref_cache_file);
 }
 
 std::map<std::string, double> Trainer::evaluate() {
@@ -383,8 +407,11 @@ std::map<std::string, double> Trainer::evaluate() {
       auto b = eval_loader_->get(0, i);
       auto o = forward_unpaired(b, false);
       w.add(o.metrics);
-      auto pol = o.policy_logps.to(torch::kCPU), ref = o.ref_logps.to(torch::kCPU);
-      auto lab = o.labels.to(torch::kCPU), pid = o.pair_ids.to(torch::kCPU);
+      // The metrics are already global; the per-example values come from every rank's slice.
+      auto pol = dist::all_gather_varlen(*comm_, o.policy_logps.to(torch::kCPU));
+      auto ref = dist::all_gather_varlen(*comm_, o.ref_logps.to(torch::kCPU));
+      auto lab = dist::all_gather_varlen(*comm_, o.labels.to(torch::kCPU));
+      auto pid = dist::all_gather_varlen(*comm_, o.pair_ids.to(torch::kCPU));
       for (int64_t k = 0; k < pol.size(0); ++k) {
         int64_t p = pid[k].item<int64_t>();
         if (p < 0) continue;
@@ -407,9 +434,9 @@ std::map<std::string, double> Trainer::evaluate() {
       auto o = forward_paired(b, false);
       w.add(o.metrics);
       auto rc = (o.chosen_logps - o.ref_chosen_logps).cpu(), rr = (o.rejected_logps - o.ref_rejected_logps).cpu();
-      pairs += rc.size(0);
-      wins += (rc > rr).sum().item<int64_t>();
-      logp_wins += (o.chosen_logps > o.rejected_logps).sum().item<int64_t>();
+      pairs += dist::all_reduce_sum(*comm_, (int64_t)rc.size(0));
+      wins += dist::all_reduce_sum(*comm_, (rc > rr).sum().item<int64_t>());
+      logp_wins += dist::all_reduce_sum(*comm_, (o.chosen_logps > o.rejected_logps).sum().item<int64_t>());
     }
   }
   for (const auto& [k, v] : w.means()) res["eval_" + k] = v;
@@ -421,8 +448,13 @@ std::map<std::string, double> Trainer::evaluate() {
   return res;
 }
 
+loss::LossOutput Trainer::compute_loss(const loss::LossInputs& in) {
+  return dist::compute_global_loss(*comm_, *loss_, in);
+}
+
 void Trainer::log_record(nlohmann::json rec) {
   state_.log_history.push_back(rec);
+  if (!comm_->is_main()) return;
   std::ofstream out(opts_.output_dir / "metrics.jsonl", std::ios::app);
   out << rec.dump() << "\n";
 }
@@ -436,11 +468,14 @@ void Trainer::save_checkpoint(const fs::path& dir) {
   write_json_file_atomic(ad.path() / "scheduler.json",
                          {{"type", sched_.type}, {"base_lr", sched_.base_lr}, {"warmup_steps", sched_.warmup_steps},
                           {"total_steps", sched_.total_steps}, {"last_step", state_.global_step}});
-  io::save_safetensors(ad.path() / "rng_state.safetensors", capture_rng_state());
+  auto rng = capture_rng_state();
+  rng.insert(rng.end(), peer_rng_.begin(), peer_rng_.end());
+  io::save_safetensors(ad.path() / "rng_state.safetensors", rng);
   nlohmann::json st = state_.to_json();
   st["metric_window"] = window_.to_json();
   st["loss_state"] = loss_->state();
   st["max_steps"] = total_steps_;
+  st["world_size"] = comm_->world();
   write_json_file_atomic(ad.path() / "trainer_state.json", st);
   ad.commit();
 }
@@ -448,6 +483,14 @@ void Trainer::save_checkpoint(const fs::path& dir) {
 void Trainer::load_checkpoint(const fs::path& dir) {
   const std::string src = dir.string();
   check(fs::is_directory(dir), src, "checkpoint directory not found");
+  {
+    auto st = read_json_file(dir / "trainer_state.json");
+    const int64_t saved_world = st.value("world_size", (int64_t)1);
+    check(saved_world == comm_->world(), (dir / "trainer_state.json").string(),
+          "the checkpoint was written by a run of " + std::to_string(saved_world) + " rank(s), this run has " +
+              std::to_string(comm_->world()) + ": resume with the same world size (the micro-batch slices and the "
+              "random streams depend on it)");
+  }
   {
     torch::NoGradGuard ng;
     auto store = io::TensorStore::open(dir, "adapter_model");
@@ -463,7 +506,12 @@ void Trainer::load_checkpoint(const fs::path& dir) {
     return [f](const std::string& k) { return f->contains(k) ? f->get(k) : torch::Tensor(); };
   };
   opt_->load_state(getter(dir / "optimizer.safetensors"), (dir / "optimizer.safetensors").string());
-  restore_rng_state(getter(dir / "rng_state.safetensors"), (dir / "rng_state.safetensors").string());
+  {
+    auto get = getter(dir / "rng_state.safetensors");
+    const std::string mine = "cpu_rank" + std::to_string(comm_->rank());
+    restore_rng_state([&](const std::string& k) { return k == "cpu" && comm_->rank() > 0 ? get(mine) : get(k); },
+                      (dir / "rng_state.safetensors").string());
+  }
   auto st = read_json_file(dir / "trainer_state.json");
   state_ = TrainerState::from_json(st, (dir / "trainer_state.json").string());
   window_.load(st.value("metric_window", nlohmann::json()));
@@ -484,25 +532,27 @@ void Trainer::rotate_checkpoints() {
 }
 
 nlohmann::json Trainer::train(const std::optional<fs::path>& resume_dir) {
+  const bool main_rank = comm_->is_main();  // the only rank that writes into output_dir
   const fs::path metrics_file = opts_.output_dir / "metrics.jsonl";
   // The checkpoint loads before anything in output_dir changes: a failed resume leaves the run as it was.
   if (resume_dir) load_checkpoint(*resume_dir);
   // A kill during a checkpoint or adapter write leaves its temporary behind; it is never resumed from.
-  if (int n = remove_stale_temporaries(opts_.output_dir))
-    spdlog::info("{}: removed {} partial write(s) left by an interrupted run", opts_.output_dir.string(), n);
+  if (main_rank)
+    if (int n = remove_stale_temporaries(opts_.output_dir))
+      spdlog::info("{}: removed {} partial write(s) left by an interrupted run", opts_.output_dir.string(), n);
   if (on_start) on_start();
-  fs::create_directories(opts_.output_dir);
+  if (main_rank) fs::create_directories(opts_.output_dir);
   if (resume_dir) {
     // Drop records written after the checkpoint (a killed run) so the file reads as one run.
     std::string kept;
-    if (fs::exists(metrics_file))
+    if (main_rank && fs::exists(metrics_file))
       for (const auto& r : read_metrics_jsonl(metrics_file))
         if (r.value("step", (int64_t)0) <= state_.global_step) kept += r.dump() + "\n";
-    write_text_file_atomic(metrics_file, kept);
+    if (main_rank) write_text_file_atomic(metrics_file, kept);
     spdlog::info("resumed from {} at step {} (epoch {:.3f})", resume_dir->string(), state_.global_step, state_.epoch);
   } else {
     seed_everything(opts_.seed);
-    write_text_file_atomic(metrics_file, "");
+    if (main_rank) write_text_file_atomic(metrics_file, "");
   }
   if (opts_.precompute_ref_logps && loss_->needs_reference()) build_precomputed_reference();
 
@@ -546,6 +596,10 @@ nlohmann::json Trainer::train(const std::optional<fs::path>& resume_dir) {
       step_tokens += o.tokens;
     }
     state_.cursor.batch += micro;
+    // Each rank's gradient is that of the global loss through its own examples: the sum over ranks
+    // is the single-process gradient.
+    dist::all_reduce_gradients(*comm_, params);
+    step_tokens = dist::all_reduce_sum(*comm_, step_tokens);
     const double grad_norm = AdamW::clip_grad_norm(params, opts_.max_grad_norm);
     const double lr = sched_.lr_at(state_.global_step);
     if (finite && std::isfinite(grad_norm)) {
@@ -596,21 +650,29 @@ nlohmann::json Trainer::train(const std::optional<fs::path>& resume_dir) {
       log_record(rec);
     }
     if (opts_.save_steps > 0 && state_.global_step % opts_.save_steps == 0) {
-      save_checkpoint(opts_.output_dir / ("checkpoint-" + std::to_string(state_.global_step)));
-      rotate_checkpoints();
+      // Every rank's random stream goes into rank 0's checkpoint (collective, before the write).
+      peer_rng_.clear();
+      if (comm_->world() > 1) {
+        auto all = comm_->all_gather(capture_rng_state().front().second);
+        for (int r = 1; r < comm_->world(); ++r) peer_rng_.emplace_back("cpu_rank" + std::to_string(r), all[r]);
+      }
+      if (main_rank) {
+        save_checkpoint(opts_.output_dir / ("checkpoint-" + std::to_string(state_.global_step)));
+        rotate_checkpoints();
+      }
     }
     if (on_step) on_step(state_, step_metrics);
   }
   nlohmann::json summary = {{"global_step", state_.global_step}, {"total_steps", total_steps_},
                             {"epoch", state_.epoch}, {"completed", completed},
                             {"skipped_steps", state_.skipped_steps}, {"num_tokens", state_.num_tokens}};
-  if (completed) {
+  if (completed && main_rank) {
     AtomicDir ad(opts_.output_dir / "adapter");
     save_adapter(ad.path());
     ad.commit();
     write_json_file_atomic(opts_.output_dir / "trainer_state.json", state_.to_json());
-    summary["adapter"] = (opts_.output_dir / "adapter").string();
   }
+  if (completed) summary["adapter"] = (opts_.output_dir / "adapter").string();
   // Last logged train metrics and eval metrics for the run summary.
   nlohmann::json final_metrics = nlohmann::json::object();
   for (const auto& rec : state_.log_history)

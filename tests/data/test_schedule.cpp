@@ -131,32 +131,46 @@ TEST(DataSchedule, KlPairsOverAWholeEpochAreSeedStable) {
   EXPECT_THROW(BatchSchedule(pid, opt), prospect::Error);  // KL needs micro-batches of >= 2
 }
 
-TEST(DataSchedule, ShardGivesWholeBatchesRoundRobin) {
-  std::vector<std::vector<int64_t>> b = {{0}, {1}, {2}, {3}, {4}};
-  auto r0 = shard_batches(b, 0, 2), r1 = shard_batches(b, 1, 2);
-  ASSERT_EQ(r0.size(), 3u);
-  ASSERT_EQ(r1.size(), 3u);
-  EXPECT_EQ(r0[0][0], 0);
-  EXPECT_EQ(r0[1][0], 2);
-  EXPECT_EQ(r0[2][0], 4);
-  EXPECT_EQ(r1[0][0], 1);
-  EXPECT_EQ(r1[1][0], 3);
-  EXPECT_EQ(r1[2][0], 0);  // wraps around so both ranks run 3 steps
-  EXPECT_EQ(shard_batches(b, 0, 1), b);
-  EXPECT_THROW(shard_batches(b, 2, 2), prospect::Error);
+TEST(DataSchedule, RanksSliceTheSingleProcessMicroBatches) {
+  EXPECT_EQ(rank_slice(8, 0, 2), (std::pair<int64_t, int64_t>(0, 4)));
+  EXPECT_EQ(rank_slice(8, 1, 2), (std::pair<int64_t, int64_t>(4, 8)));
+  EXPECT_EQ(rank_slice(5, 0, 2), (std::pair<int64_t, int64_t>(0, 2)));
+  EXPECT_EQ(rank_slice(5, 1, 2), (std::pair<int64_t, int64_t>(2, 5)));
 
-  // Sharded loaders see the same micro-batches (and KL pairs) as one rank would.
-  PreparedData d = paired_data(10);
+  // Two ranks with batch 2 see, together and in order, the micro-batches (and KL partners) of one
+  // process with batch 4: KL partners come from the whole global micro-batch, not the rank's half.
+  PreparedData d = paired_data(10);  // 20 examples, pairs of 2
   DataOptions opt;
-  opt.batch_size = 2;
+  opt.batch_size = 4;
   opt.need_kl = true;
   DataLoader all(d, opt);
+  opt.batch_size = 2;
   opt.world = 2;
+  DataLoader r0(d, opt);
   opt.rank = 1;
-  DataLoader r(d, opt);
-  EXPECT_EQ(r.num_batches(), 5);
-  EXPECT_EQ(r.plan(0, 2).rows, all.plan(0, 5).rows);
-  EXPECT_EQ(r.plan(0, 2).kl_source, all.plan(0, 5).kl_source);
+  DataLoader r1(d, opt);
+  ASSERT_EQ(r0.num_batches(), all.num_batches());
+  int64_t crossing = 0;
+  for (int64_t e = 0; e < 2; ++e)
+    for (int64_t i = 0; i < all.num_batches(); ++i) {
+      auto g = all.plan(e, i), a = r0.plan(e, i), b = r1.plan(e, i);
+      std::vector<int64_t> rows = a.rows, kl = a.kl_source;
+      rows.insert(rows.end(), b.rows.begin(), b.rows.end());
+      kl.insert(kl.end(), b.kl_source.begin(), b.kl_source.end());
+      EXPECT_EQ(rows, g.rows);
+      EXPECT_EQ(kl, g.kl_source);
+      for (size_t k = 0; k < b.rows.size(); ++k)
+        crossing += std::find(b.rows.begin(), b.rows.end(), b.kl_source[k]) == b.rows.end();
+    }
+  EXPECT_GT(crossing, 0);  // some of rank 1's KL rows borrow from rank 0's slice
+  // A last global micro-batch too small to give every rank a row is refused, unless dropped.
+  PreparedData odd = paired_data(5);  // 10 examples: batches of 3 x 3 leave 1
+  opt.batch_size = 3;
+  opt.world = 3;
+  opt.rank = 0;
+  EXPECT_THROW(DataLoader(odd, opt), prospect::Error);
+  opt.drop_last = true;
+  EXPECT_EQ(DataLoader(odd, opt).num_batches(), 1);
 }
 
 TEST(DataCollate, PaddingMasksAndKlRows) {

@@ -49,7 +49,8 @@ struct DataOptions {
   bool drop_last = false;    // drop a last micro-batch smaller than batch_size
   bool need_kl = false;      // build KL rows (KTO, Enhanced KTO, BCO with KL); needs batch_size >= 2
   bool paired = false;       // true: PairBatch of PairExamples (DPO, ORPO, SimPO); false: Batch of Examples
-  // Data parallelism: this rank receives whole micro-batches round-robin (see shard_batches()).
+  // Data parallelism: this rank takes its slice of every global micro-batch of batch_size × world
+  // examples (see BatchSchedule).
   int64_t rank = 0, world = 1;
 };
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "prospect/data/options.h"
@@ -44,11 +45,9 @@ struct KlAssignment {
 KlAssignment assign_kl(const std::vector<int64_t>& batch, const std::vector<int64_t>& pair_ids,
                        const std::vector<int64_t>& epoch_order);
 
-// Rank `rank` of `world` gets micro-batches rank, rank+world, ... (accelerate's order); when the
-// count is not a multiple of world, ranks short of one wrap around to the epoch's first batches so
-// that every rank runs the same number of steps (accelerate's even_batches).
-std::vector<std::vector<int64_t>> shard_batches(const std::vector<std::vector<int64_t>>& batches,
-                                                int64_t rank, int64_t world);
+// The rows [first, second) of a global micro-batch of m examples that rank `rank` of `world` takes:
+// contiguous, in order, sizes differing by at most one.
+std::pair<int64_t, int64_t> rank_slice(int64_t m, int64_t rank, int64_t world);
 
 // Position in the stream of micro-batches of this rank: the next batch to produce.
 struct Cursor {
@@ -67,7 +66,10 @@ struct BatchPlan {
   int64_t kl_fallbacks = 0;
 };
 
-// The per-rank schedule of a dataset: plans for (epoch, batch), cached one epoch at a time.
+// The per-rank schedule of a dataset: plans for (epoch, batch), cached one epoch at a time. With
+// world > 1 the schedule is that of one process with batch_size × world (same seeded order, same
+// micro-batches, same KL partners) and every rank takes its rank_slice() of each global micro-batch,
+// so that a data-parallel run computes exactly what the single process would.
 class BatchSchedule {
  public:
   // pair_ids: one per dataset item (used for KL pairing; -1 = unique). Uses seed, batch_size,
@@ -75,7 +77,7 @@ class BatchSchedule {
   // need_kl with batch_size < 2 (TRL's rule).
   BatchSchedule(std::vector<int64_t> pair_ids, const DataOptions& options);
   int64_t size() const { return (int64_t)pair_ids_.size(); }
-  int64_t num_batches() const { return num_batches_; }  // per epoch, this rank
+  int64_t num_batches() const { return num_batches_; }  // per epoch (global micro-batches)
   BatchPlan plan(int64_t epoch, int64_t batch) const;   // batch in [0, num_batches())
 
  private:
@@ -85,7 +87,7 @@ class BatchSchedule {
   int64_t num_batches_ = 0;
   mutable int64_t cached_epoch_ = -1;
   mutable std::vector<int64_t> order_;
-  mutable std::vector<std::vector<int64_t>> batches_;  // this rank's
+  mutable std::vector<std::vector<int64_t>> batches_;  // global micro-batches
 };
 
 }  // namespace prospect::data

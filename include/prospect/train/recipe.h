@@ -40,6 +40,8 @@ struct RecipeConfig {
   std::vector<std::string> export_gguf;   // GGUF dtypes written to output_dir at the end (merged adapter)
   std::filesystem::path ref_cache_dir = ".cache/prospect/ref_logps";
   std::filesystem::path output_dir;
+  // Data parallelism: bounds the rendezvous and every collective (torch's default: 30 min).
+  double ddp_timeout_s = 1800;
 
   torch::Device resolved_device() const;
   torch::ScalarType resolved_dtype() const;

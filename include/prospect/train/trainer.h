@@ -16,6 +16,7 @@
 
 #include "prospect/data/loader.h"
 #include "prospect/data/prepare.h"
+#include "prospect/dist/communicator.h"
 #include "prospect/lora/lora.h"
 #include "prospect/loss/loss.h"
 #include "prospect/train/optimizer.h"
@@ -56,8 +57,12 @@ struct TrainerOptions {
   bool progress_bar = true;         // a bar when stderr is a terminal, log lines otherwise
   // Test hook: stop (as if killed) once this many optimizer steps are done (checkpoints as usual).
   int64_t stop_after_steps = -1;
-  // Data options for the loaders (seed, need_kl, paired are set by the trainer).
+  // Data options for the loaders (seed, need_kl, paired, rank and world are set by the trainer).
   data::DataOptions data;
+  // Data parallelism: the other ranks of the job (null: a single process). Batch sizes stay per
+  // rank; every micro-batch is the slice of a global one (data/schedule.h) and the loss is computed
+  // over the global micro-batch (dist/global_batch.h). Rank 0 alone writes into output_dir.
+  std::shared_ptr<dist::Communicator> comm;
 };
 
 // The trainer's state that checkpoints carry besides tensors.
@@ -120,6 +125,7 @@ class Trainer {
   AdamW& optimizer() { return *opt_; }
   const LrSchedule& schedule() const { return sched_; }
   lora::LoraModel& policy() { return policy_; }
+  dist::Communicator& comm() { return *comm_; }
 
   // Checkpoint I/O (dir is written atomically by save_checkpoint).
   void save_checkpoint(const std::filesystem::path& dir);
@@ -137,6 +143,7 @@ class Trainer {
   void build_precomputed_reference();
   torch::Tensor reference_logps(const torch::Tensor& ids, const torch::Tensor& attn, const torch::Tensor& cmask);
   void log_record(nlohmann::json rec);
+  loss::LossOutput compute_loss(const loss::LossInputs& in);
   void rotate_checkpoints();
 
   lora::LoraModel policy_;
@@ -152,6 +159,8 @@ class Trainer {
   TrainerState state_;
   MetricWindow window_;
   std::unique_ptr<ReferenceCache> ref_cache_;
+  std::shared_ptr<dist::Communicator> comm_;
+  std::vector<std::pair<std::string, torch::Tensor>> peer_rng_;  // other ranks' RNG, for rank 0's checkpoint
 };
 
 // Names of checkpoint-N directories in a run directory, ascending by N.
