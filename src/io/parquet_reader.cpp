@@ -259,7 +259,14 @@ struct ParquetReader::Impl {
           if (v >= d.values.size()) throw Error("", "fewer values than definition levels");
           *slot = std::move(d.values[v++]);
         } else if (!n.wrapper && slot->is_null()) {
-          *slot = n.is_list ? ojson::array() : ojson::object();
+          if (n.is_list) {
+            *slot = ojson::array();
+          } else {
+            // ordered_json objects are vectors of pair<const key, value>: growing one copies every
+            // member (the const key forbids moves), so give each struct its final size up front.
+            *slot = ojson::object();
+            slot->get_ref<ojson::object_t&>().reserve(n.children.size());
+          }
         }
         cur = slot;
       }
@@ -272,10 +279,17 @@ struct ParquetReader::Impl {
   std::vector<ojson> read_group(int g) const {
     if (g < 0 || g >= (int)meta.row_groups.size()) fail("no row group " + std::to_string(g));
     const RowGroup& rg = meta.row_groups[(size_t)g];
-    std::vector<ojson> rows((size_t)rg.num_rows, ojson::object());
+    // Every row gets its selected keys (null) in schema order up front: objects never grow later
+    // (see assemble), and a column whose values are all absent still appears as null.
+    ojson proto = ojson::object();
+    std::vector<int> tops;
+    for (int top : nodes[0].children)
+      if (wanted(top)) tops.push_back(top);
+    proto.get_ref<ojson::object_t&>().reserve(tops.size());
+    for (int top : tops) proto[meta.schema[nodes[top].elem].name] = nullptr;
+    std::vector<ojson> rows((size_t)rg.num_rows, proto);
     std::vector<uint8_t> chunk;
-    for (int top : nodes[0].children) {
-      if (!wanted(top)) continue;
+    for (int top : tops) {
       std::vector<int> leaves;
       collect_leaves(top, leaves);
       for (int lid : leaves) {

@@ -108,6 +108,10 @@ const str = () => new A.Utf8();
 const msgStruct = () => new A.Struct([new A.Field("content", str(), true), new A.Field("role", str(), true)]);
 const listOf = (t, name = "element") => new A.List(new A.Field(name, t, true));
 
+export function ufTableForBench(rows) {
+  return ufTable(rows);
+}
+
 function ufTable(rows) {
   const col = (k, t) => A.vectorFromArray(rows.map((x) => x[k]), t);
   return new A.Table({
