@@ -20,6 +20,8 @@ namespace {
 
 constexpr int kMaxSchemaDepth = 64;
 constexpr uint32_t kMaxFooterBytes = 256u << 20;
+// Rows of one row group held as JSON at once; real files use thousands to a million.
+constexpr int64_t kMaxRowGroupRows = int64_t(1) << 26;  // pyarrow's old default cap (64 Mi rows)
 
 // How a schema node maps onto JSON, relative to its parent.
 enum Role {
@@ -279,6 +281,8 @@ struct ParquetReader::Impl {
   std::vector<ojson> read_group(int g) const {
     if (g < 0 || g >= (int)meta.row_groups.size()) fail("no row group " + std::to_string(g));
     const RowGroup& rg = meta.row_groups[(size_t)g];
+    if (rg.num_rows > kMaxRowGroupRows)
+      fail("row group " + std::to_string(g) + " claims " + std::to_string(rg.num_rows) + " rows (corrupt footer?)");
     // Every row gets its selected keys (null) in schema order up front: objects never grow later
     // (see assemble), and a column whose values are all absent still appears as null.
     ojson proto = ojson::object();
@@ -297,6 +301,9 @@ struct ParquetReader::Impl {
         const ColumnMeta& cm = rg.columns[(size_t)n.leaf];
         const std::string where = "column '" + n.path + "' (row group " + std::to_string(g) + ")";
         try {
+          // Without repetition every row is exactly one level entry.
+          if (n.rep == 0 && cm.num_values != rg.num_rows)
+            throw Error("", "holds " + std::to_string(cm.num_values) + " values for " + std::to_string(rg.num_rows) + " rows");
           int64_t start = cm.data_page_offset;
           if (cm.dictionary_page_offset > 0 && cm.dictionary_page_offset < start) start = cm.dictionary_page_offset;
           if (start < 4 || cm.total_compressed_size < 0 || (uint64_t)start > data_end ||
@@ -320,6 +327,9 @@ struct ParquetReader::Impl {
           assemble(n, path, d, rows);
         } catch (const Error& err) {
           fail(where + ": " + err.what());
+        } catch (const std::bad_alloc&) {
+          // Sizes in a corrupt header can ask for more than any real page holds.
+          fail(where + ": out of memory decoding it (corrupt sizes?)");
         }
       }
     }

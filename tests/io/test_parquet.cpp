@@ -95,7 +95,7 @@ TEST(Parquet, GoldenSetCoversWritersCodecsAndPageVersions) {
   const auto files = golden_files();
   for (const char* f : {"uf_pw_uncompressed_v1_dict.parquet", "uf_pw_snappy_v2_dict.parquet", "uf_pw_gzip_v1_dict.parquet",
                         "uf_pw_zstd_v2_dict.parquet", "uf_pw_snappy_v1_plain.parquet", "uf_pw_zstd_v2_delta.parquet",
-                        "uf_hy_gzip_v2.parquet", "types_hy_none_v2_delta.parquet", "types_pw_zstd_v2_delta.parquet"})
+                        "uf_hy_gzip_v2.parquet", "uf_pw_uncompressed_v1_plaindict.parquet", "types_hy_none_v2_delta.parquet", "types_pw_zstd_v2_delta.parquet"})
     EXPECT_NE(std::find(files.begin(), files.end(), f), files.end()) << f;
 }
 

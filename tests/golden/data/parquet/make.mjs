@@ -9,8 +9,8 @@
 //   types.jsonl + types_*.parquet  strings, ints, floats, booleans, nulls, lists (incl. empty and null
 //                                  elements), list<struct>, struct, list<list<int32>>
 //   shards/uf_part-0000{0,1}-of-00002.parquet  uf.jsonl split in two shards (name order = row order)
-// Variants cover UNCOMPRESSED / SNAPPY / GZIP / ZSTD, data pages v1 and v2, dictionary (RLE_DICTIONARY
-// and PLAIN_DICTIONARY), PLAIN, RLE booleans, DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY, DELTA_BYTE_ARRAY
+// Variants cover UNCOMPRESSED / SNAPPY / GZIP / ZSTD, data pages v1 and v2, dictionary (RLE_DICTIONARY,
+// and PLAIN_DICTIONARY by patching page headers, see below), PLAIN, RLE booleans, DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY, DELTA_BYTE_ARRAY
 // and BYTE_STREAM_SPLIT, several row groups and small pages (many pages per column chunk).
 // Also usable as a module: `makeUfRows(n, seed)` and `writeWithParquetWasm(rows, opts)` for the benchmark.
 import fs from "fs";
@@ -203,6 +203,19 @@ function main() {
       out(`uf_pw_${codec.toLowerCase()}_${version.toLowerCase()}_dict.parquet`,
         writeWithParquetWasm(ufTable(uf), { codec, version, dict: true, ...small }));
   out("uf_pw_snappy_v1_plain.parquet", writeWithParquetWasm(ufTable(uf), { codec: "SNAPPY", version: "V1", dict: false, encoding: "PLAIN", ...small }));
+  // PLAIN_DICTIONARY: the deprecated name of dictionary-encoded v1 data pages that pyarrow still
+  // writes; neither writer here emits it, so an uncompressed arrow-rs file is patched in place: each
+  // DataPageHeader's `encoding: RLE_DICTIONARY` (field 2, zigzag 16) becomes PLAIN_DICTIONARY (zigzag 4),
+  // same length, next to the RLE level encodings (fields 3 and 4) that pin the match to page headers.
+  const pd = Buffer.from(writeWithParquetWasm(ufTable(uf), { codec: "UNCOMPRESSED", version: "V1", dict: true, ...small }));
+  let patched = 0;
+  for (let i = 0; i + 6 <= pd.length; ++i)
+    if (pd[i] === 0x15 && pd[i + 1] === 0x10 && pd[i + 2] === 0x15 && pd[i + 3] === 0x06 && pd[i + 4] === 0x15 && pd[i + 5] === 0x06) {
+      pd[i + 1] = 0x04;
+      ++patched;
+    }
+  if (patched < 10) throw new Error(`PLAIN_DICTIONARY patch matched only ${patched} page headers`);
+  out("uf_pw_uncompressed_v1_plaindict.parquet", pd);
   out("uf_pw_zstd_v2_delta.parquet", writeWithParquetWasm(ufTable(uf), { codec: "ZSTD", version: "V2", dict: false, ...small }));
   out("types_pw_snappy_v1_dict.parquet", writeWithParquetWasm(typesTable(types), { codec: "SNAPPY", version: "V1", dict: true, ...small }));
   out("types_pw_none_v1_plain.parquet", writeWithParquetWasm(typesTable(types), { codec: "UNCOMPRESSED", version: "V1", dict: false, encoding: "PLAIN", ...small }));
