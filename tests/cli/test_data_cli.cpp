@@ -123,7 +123,7 @@ TEST(DataCli, ConvertShardsToJsonlAndFailCleanly) {
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find((tmp / "in" / "b.parquet").string()), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  for (const auto& e : fs::directory_iterator(tmp)) EXPECT_EQ(e.path().filename().string().find("bad.jsonl"), std::string::npos);
+  for (const auto& e : fs::directory_iterator(tmp.path())) EXPECT_EQ(e.path().filename().string().find("bad.jsonl"), std::string::npos);
 }
 
 TEST(DataCli, ModelCardRecipeResolvesInTheHubCache) {

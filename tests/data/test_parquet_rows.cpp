@@ -114,7 +114,7 @@ TEST(ParquetRows, BadRowsNameFileAndRow) {
 
 TEST(ParquetRows, EntriesThatMatchNothingAreNamed) {
   TempDir empty;
-  for (const std::string entry : {std::string("/nonexistent/x.parquet"), (pq_dir() / "nomatch-*.parquet").string(),
+  for (const std::string& entry : {std::string("/nonexistent/x.parquet"), (pq_dir() / "nomatch-*.parquet").string(),
                                   empty.path().string()}) {
     try {
       expand_data_files({entry});
