@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "command.h"
+#include "hub_option.h"
 #include "prospect/core/error.h"
 #include "prospect/tokenizer/tokenizer.h"
 
@@ -72,7 +73,7 @@ int run_bench(const BenchOptions& o) {
 RunFn setup(CLI::App& app) {
   app.group("");  // hidden from --help
   auto o = std::make_shared<BenchOptions>();
-  app.add_option("--tokenizer", o->tokenizer, "tokenizer directory")->required();
+  app.add_option("--tokenizer", o->tokenizer, "tokenizer directory")->transform(prospect::cli::hub_path())->required();
   app.add_option("--input", o->input, "corpus: one document per line (text or {\"text\": ...})")->required();
   app.add_option("--threads", o->threads, "threads for the batched pass (default: all cores)");
   return [o] { return run_bench(*o); };

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "command.h"
+#include "hub_option.h"
 #include "prospect/chat/chat_template.h"
 #include "prospect/chat/hf_chat_config.h"
 #include "prospect/core/error.h"
@@ -94,7 +95,7 @@ int run(const ChatTemplateOptions& o) {
 
 RunFn setup(CLI::App& app) {
   auto o = std::make_shared<ChatTemplateOptions>();
-  app.add_option("--tokenizer", o->tokenizer, "tokenizer directory (tokenizer_config.json / chat_template.jinja)")
+  app.add_option("--tokenizer", o->tokenizer, "tokenizer directory (tokenizer_config.json / chat_template.jinja)")->transform(prospect::cli::hub_path())
       ->required();
   app.add_option("--messages", o->messages, "JSON file {\"messages\": [...], ...variables}; prints the text raw");
   app.add_option("--input", o->input, "JSONL file, one such object per line; prints {\"text\": ...} lines");

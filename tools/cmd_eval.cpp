@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "hub_option.h"
 #include "prospect/core/device.h"
 #include "prospect/core/error.h"
 #include "prospect/core/fs.h"
@@ -163,8 +164,8 @@ int run_eval(const EvalArgs& a) {
 
 RunFn setup_eval(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
-  app.add_option("--model", a->model, "Hugging Face model directory")->required();
-  app.add_option("--adapter", a->adapter, "LoRA adapter directory (PEFT format) applied to the model");
+  app.add_option("--model", a->model, "Hugging Face model directory")->transform(prospect::cli::hub_path())->required();
+  app.add_option("--adapter", a->adapter, "LoRA adapter directory (PEFT format) applied to the model")->transform(prospect::cli::hub_path());
   app.add_option("--task", a->task, "hellaswag, truthfulqa_mc1, truthfulqa_mc2, mmlu, multiple_choice, preference")
       ->required();
   app.add_option("--data", a->data, "evaluated rows (JSONL)")->required();
@@ -174,7 +175,7 @@ RunFn setup_eval(CLI::App& app) {
   app.add_option("--batch-size", a->batch_size, "sequences per forward pass");
   app.add_option("--device", a->device, "cpu, cuda, cuda:N or auto");
   app.add_option("--dtype", a->dtype, "f32, bf16, f16 (default: bf16 on CUDA, f32 on CPU)");
-  app.add_option("--tokenizer", a->tokenizer, "tokenizer directory (default: --model)");
+  app.add_option("--tokenizer", a->tokenizer, "tokenizer directory (default: --model)")->transform(prospect::cli::hub_path());
   app.add_option("--output", a->output, "write the results JSON here");
   app.add_option("--beta", a->beta, "preference task: reward scale beta");
   app.add_option("--seed", a->seed, "few-shot sampling seed (the harness's fewshot_random_seed)");

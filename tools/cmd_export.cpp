@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "hub_option.h"
 #include "merge_export.h"
 #include "prospect/lora/gguf_export.h"
 
@@ -65,8 +66,8 @@ int run_gguf_lora(const prospect::cli::MergeExportArgs& a, const GgufArgs& g) {
 prospect::cli::RunFn setup_export(CLI::App& app) {
   auto a = std::make_shared<prospect::cli::MergeExportArgs>();
   auto g = std::make_shared<GgufArgs>();
-  app.add_option("--model", a->model, "model directory (Hugging Face layout); the base model for gguf-lora")->required();
-  app.add_option("--adapter", a->adapter, "adapter directory (PEFT layout): merged for hf/gguf, converted for gguf-lora");
+  app.add_option("--model", a->model, "model directory (Hugging Face layout); the base model for gguf-lora")->transform(prospect::cli::hub_path())->required();
+  app.add_option("--adapter", a->adapter, "adapter directory (PEFT layout): merged for hf/gguf, converted for gguf-lora")->transform(prospect::cli::hub_path());
   app.add_option("--format", a->format, "output format: hf (default), gguf or gguf-lora")
       ->check(CLI::IsMember({"hf", "gguf", "gguf-lora"}));
   app.add_option("--tokenizer", g->tokenizer, "gguf: tokenizer directory (default: the model directory)");

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "command.h"
+#include "hub_option.h"
 #include "id_list.h"
 #include "prospect/core/device.h"
 #include "prospect/core/error.h"
@@ -62,7 +63,7 @@ int run_generate(const GenerateArgs& a, bool have_prompt) {
 
 prospect::cli::RunFn setup_generate(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
-  app.add_option("--model", a->model, "model directory (Hugging Face layout)")->required();
+  app.add_option("--model", a->model, "model directory (Hugging Face layout)")->transform(prospect::cli::hub_path())->required();
   auto* prompt = app.add_option("--prompt", a->prompt, "prompt text (tokenized without special tokens)");
   auto* ids = app.add_option("--ids", a->ids, "prompt as comma-separated token ids");
   prompt->excludes(ids);
@@ -73,7 +74,7 @@ prospect::cli::RunFn setup_generate(CLI::App& app) {
   app.add_option("--top-k", a->top_k, "keep the k most likely tokens (0: off)")->check(CLI::NonNegativeNumber);
   app.add_option("--top-p", a->top_p, "nucleus sampling mass (1: off)")->check(CLI::Range(0.0, 1.0));
   app.add_option("--seed", a->seed, "sampling seed (default 0)");
-  app.add_option("--tokenizer", a->tokenizer, "tokenizer directory (default: the model directory)");
+  app.add_option("--tokenizer", a->tokenizer, "tokenizer directory (default: the model directory)")->transform(prospect::cli::hub_path());
   app.add_option("--dtype", a->dtype, "compute dtype: f32 (default), bf16 or f16")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
   app.add_option("--device", a->device, "cpu (default), cuda, cuda:N or auto");

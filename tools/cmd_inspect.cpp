@@ -6,6 +6,7 @@
 #include <set>
 
 #include "command.h"
+#include "hub_option.h"
 #include "prospect/core/error.h"
 #include "prospect/io/checkpoint.h"
 #include "prospect/io/gguf.h"
@@ -124,7 +125,7 @@ int run_inspect(const std::string& dir_s) {
 
 prospect::cli::RunFn setup_inspect(CLI::App& app) {
   auto dir = std::make_shared<std::string>();
-  app.add_option("dir", *dir, "checkpoint directory (config.json + safetensors), or a .gguf file")->required();
+  app.add_option("dir", *dir, "checkpoint directory (config.json + safetensors), or a .gguf file")->transform(prospect::cli::hub_path())->required();
   return [dir] { return run_inspect(*dir); };
 }
 

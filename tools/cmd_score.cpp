@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "command.h"
+#include "hub_option.h"
 #include "id_list.h"
 #include "prospect/core/device.h"
 #include "prospect/core/error.h"
@@ -61,12 +62,12 @@ int run_score(const ScoreArgs& a) {
 
 prospect::cli::RunFn setup_score(CLI::App& app) {
   auto a = std::make_shared<ScoreArgs>();
-  app.add_option("--model", a->model, "model directory (Hugging Face layout)")->required();
-  app.add_option("--adapter", a->adapter, "LoRA adapter directory (PEFT layout)");
+  app.add_option("--model", a->model, "model directory (Hugging Face layout)")->transform(prospect::cli::hub_path())->required();
+  app.add_option("--adapter", a->adapter, "LoRA adapter directory (PEFT layout)")->transform(prospect::cli::hub_path());
   auto* ids = app.add_option("--ids", a->ids, "comma-separated token ids, e.g. 1,2,3");
   auto* text = app.add_option("--text", a->text, "text to tokenize and score");
   ids->excludes(text);
-  app.add_option("--tokenizer", a->tokenizer, "tokenizer directory (default: the model directory)");
+  app.add_option("--tokenizer", a->tokenizer, "tokenizer directory (default: the model directory)")->transform(prospect::cli::hub_path());
   app.add_option("--dtype", a->dtype, "compute dtype: f32 (default), bf16 or f16")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
   app.add_option("--device", a->device, "cpu (default), cuda, cuda:N or auto");

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "hub_option.h"
 #include "prospect/core/error.h"
 #include "prospect/tokenizer/tokenizer.h"
 
@@ -86,7 +87,7 @@ int run_tokenize(const TokenizeOptions& o) {
 
 RunFn setup(CLI::App& app) {
   auto o = std::make_shared<TokenizeOptions>();
-  app.add_option("--tokenizer", o->tokenizer, "directory with tokenizer.json or tokenizer.model")->required();
+  app.add_option("--tokenizer", o->tokenizer, "directory with tokenizer.json or tokenizer.model")->transform(prospect::cli::hub_path())->required();
   app.add_option("--text", o->text, "text to encode; prints {\"ids\": [...]}");
   app.add_option("--input", o->input, "JSONL file, one {\"text\": ...} per line; prints one {\"ids\": [...]} per line");
   app.add_option("--decode", o->decode, "comma-separated ids to decode; prints {\"text\": ...}");

@@ -7,6 +7,8 @@
 
 #include "prospect/core/error.h"
 #include "prospect/core/fs.h"
+#include "prospect/data/sources.h"
+#include "prospect/io/parquet.h"
 
 namespace prospect::data {
 
@@ -314,13 +316,31 @@ void for_each_json_row(const std::filesystem::path& path,
   }
 }
 
-ReadResult read_rows(const std::vector<std::filesystem::path>& paths, bool skip_bad_rows) {
+ReadResult read_rows(const std::vector<std::filesystem::path>& entries, bool skip_bad_rows) {
   ReadResult out;
-  for (const auto& path : paths) {
-    if (!std::filesystem::exists(path)) throw Error(path.string(), "data file not found");
+  // One row: parse and validate, or (skip_bad_rows) count and remember the error.
+  auto add = [&](const std::function<RawRow(int64_t row_number)>& make) {
+    const int64_t row_number = out.total_rows++;
+    try {
+      out.rows.push_back(make(row_number));
+    } catch (const Error& e) {
+      if (!skip_bad_rows) throw;
+      ++out.bad_rows;
+      if (out.bad_row_messages.size() < 10) out.bad_row_messages.push_back(e.what());
+      spdlog::debug("skipping bad row: {}", e.what());
+    }
+  };
+  for (const auto& path : expand_data_files(entries)) {
+    if (is_parquet_file(path)) {
+      // Only the columns the schema uses are decoded; each row group is freed once its rows are parsed.
+      io::for_each_parquet_row(path, preference_columns(), [&](ojson&& obj, int64_t i) {
+        const std::string source = path.string() + ":row " + std::to_string(i + 1);
+        add([&](int64_t row_number) { return parse_row(obj, source, row_number); });
+      });
+      continue;
+    }
     for_each_json_row(path, [&](const std::string& text, const std::string& source) {
-      const int64_t row_number = out.total_rows++;
-      try {
+      add([&](int64_t row_number) {
         ojson obj;
         try {
           obj = ojson::parse(text);
@@ -335,13 +355,8 @@ ReadResult read_rows(const std::vector<std::filesystem::path>& paths, bool skip_
           }
           throw Error(src, "malformed JSON: " + short_parse_error(e));
         }
-        out.rows.push_back(parse_row(obj, source, row_number));
-      } catch (const Error& e) {
-        if (!skip_bad_rows) throw;
-        ++out.bad_rows;
-        if (out.bad_row_messages.size() < 10) out.bad_row_messages.push_back(e.what());
-        spdlog::debug("skipping bad row: {}", e.what());
-      }
+        return parse_row(obj, source, row_number);
+      });
     });
   }
   return out;

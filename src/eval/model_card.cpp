@@ -258,6 +258,13 @@ TrainingSummary summarize_run(const json& run) {
     s.base_model = str(model ? value_of(*model, {"name_or_path", "path", "base_model", "model_name_or_path", "name"})
                              : value_of(cfg, {"base_model", "model_name_or_path"}));
   }
+  if (run.contains("base_model_revision")) s.base_model_revision = str(run.at("base_model_revision"));
+  if (run.contains("datasets") && run.at("datasets").is_array())
+    for (const auto& d : run.at("datasets")) {
+      if (!d.is_object() || !d.contains("id") || !d.contains("revision")) continue;
+      const std::string r = str(d.at("id")) + (d.contains("split") ? ":" + str(d.at("split")) : "") + "@" + str(d.at("revision"));
+      s.dataset_revision += (s.dataset_revision.empty() ? "" : ", ") + r;
+    }
   const json* lora = block(cfg, "lora");
   if (!lora) lora = block(cfg, "peft");
   if (lora) {
@@ -307,7 +314,9 @@ std::string render_model_card(const CardInputs& in, const std::vector<std::strin
   const bool enhanced = s.loss_type == "enhanced_kto" || method == "Enhanced KTO";
 
   std::vector<std::string> datasets = in.datasets;
-  if (datasets.empty() && looks_like_hub_id(s.dataset)) datasets.push_back(s.dataset);
+  // A hub split "org/name[@rev]:split" names the dataset "org/name".
+  const std::string ds_repo = s.dataset.substr(0, std::min(s.dataset.find(':'), s.dataset.find('@')));
+  if (datasets.empty() && looks_like_hub_id(ds_repo)) datasets.push_back(ds_repo);
   if (datasets.empty() && !known_dataset_id(s.dataset).empty()) datasets.push_back(known_dataset_id(s.dataset));
   // The front-matter wants a Hub id; a local path of a known model maps to its id.
   const std::string base_id = !in.base_model.empty() ? in.base_model
@@ -340,6 +349,7 @@ std::string render_model_card(const CardInputs& in, const std::vector<std::strin
   Table details{{"Field", "Value"}, {}};
   details.rows = {{"Base model", base_id}, {"Method", method}, {"Type", in.model_type}, {"Date", date},
                   {"Framework", framework}};
+  if (!s.base_model_revision.empty()) details.rows.insert(details.rows.begin() + 1, {"Base model revision", s.base_model_revision});
   os << details.render() << "\n";
 
   // ---- benchmarks ----
@@ -404,7 +414,9 @@ std::string render_model_card(const CardInputs& in, const std::vector<std::strin
     add("LoRA target modules", str(s.target_modules));
   }
   const std::string ds_id = known_dataset_id(s.dataset);
-  add("Dataset", !ds_id.empty() && ds_id != s.dataset ? ds_id + " (" + s.dataset + ")" : s.dataset);
+  add("Dataset", !ds_id.empty() && ds_id != s.dataset && s.dataset.rfind(ds_id, 0) != 0 ? ds_id + " (" + s.dataset + ")"
+                                                                                        : s.dataset);
+  add("Dataset revision", s.dataset_revision);
   add("β", str(s.beta));
   add("Loss", s.loss_type);
   add("Optimizer", str(s.optimizer));

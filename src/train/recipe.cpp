@@ -19,6 +19,7 @@
 #include "prospect/data/prepare.h"
 #include "prospect/dist/env.h"
 #include "prospect/dist/process_group.h"
+#include "prospect/io/hub_cache.h"
 #include "prospect/lora/adapter_io.h"
 #include "prospect/lora/lora.h"
 #include "prospect/loss/loss.h"
@@ -59,9 +60,21 @@ RecipeConfig parse_recipe(const nlohmann::json& j, const std::string& source) {
   ConfigReader root(j, "", source);
   {
     auto m = root.child("model");
-    c.model_path = m.required<std::string>("path");
-    if (auto a = m.optional<std::string>("adapter")) c.adapter_path = *a;
-    c.tokenizer_path = m.get<std::string>("tokenizer", c.model_path.string());
+    // Local paths win; Hugging Face ids ("Qwen/Qwen3-0.6B[@rev]") resolve to their cached snapshot.
+    auto resolve = [&](const std::string& key, const std::string& spec) {
+      try {
+        return io::resolve_model_path(spec);
+      } catch (const Error& e) {
+        throw Error(source, "model." + key + ": " + e.what());
+      }
+    };
+    const std::string model_spec = m.required<std::string>("path");
+    auto model = resolve("path", model_spec);
+    c.model_path = model.path;
+    c.model_repo_id = model.repo_id;
+    c.model_commit = model.commit;
+    if (auto a = m.optional<std::string>("adapter")) c.adapter_path = resolve("adapter", *a).path;
+    c.tokenizer_path = m.has("tokenizer") ? resolve("tokenizer", m.get<std::string>("tokenizer", "")).path : c.model_path;
     c.dtype = m.get<std::string>("dtype", "auto");
     if (c.dtype != "auto") parse_dtype(c.dtype);
     c.device = m.get<std::string>("device", "auto");
@@ -241,6 +254,19 @@ data::PreparedData prepare(const data::DataOptions& o, const tokenizer::Tokenize
   return d;
 }
 
+// Hub dataset splits among the data entries, with the snapshot commit each resolved to.
+nlohmann::json dataset_revisions(const RecipeConfig& cfg) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto* d : {&cfg.train_data, &cfg.eval_data})
+    for (const auto& p : d->paths)
+      if (io::is_dataset_split_id(p.string())) {
+        auto split = io::resolve_dataset_split(p.string());
+        out.push_back({{"id", split.snapshot.repo_id}, {"split", split.split}, {"revision", split.snapshot.commit},
+                       {"files", split.files.size()}});
+      }
+  return out;
+}
+
 }  // namespace
 
 std::string reference_fingerprint(const RecipeConfig& cfg, uint64_t data_fp) {
@@ -338,6 +364,12 @@ nlohmann::json dry_run(const RecipeConfig& cfg) {
   validate_inputs(cfg, mc, *loss, train, ev ? &*ev : nullptr, *tok);
   nlohmann::json out;
   out["config"] = cfg.raw;
+  out["model"] = {{"path", cfg.model_path.string()}};
+  if (!cfg.model_commit.empty()) {
+    out["model"]["repo_id"] = cfg.model_repo_id;
+    out["model"]["revision"] = cfg.model_commit;
+  }
+  if (auto ds = dataset_revisions(cfg); !ds.empty()) out["datasets"] = ds;
   out["train_data"] = nlohmann::json::parse(train.stats.to_json().dump());
   data::DataOptions d = cfg.train_data;
   d.need_kl = loss->needs_kl();
@@ -401,7 +433,9 @@ nlohmann::json run_recipe(const RecipeConfig& cfg, const std::optional<fs::path>
     spdlog::info("continuing from adapter {} (reference: its frozen copy)", cfg.adapter_path->string());
   } else {
     auto lcfg = cfg.lora;
-    if (lcfg.base_model_name_or_path.empty()) lcfg.base_model_name_or_path = cfg.model_path.string();
+    // PEFT records the Hub id, not the cache path, when the base came from the Hub.
+    if (lcfg.base_model_name_or_path.empty())
+      lcfg.base_model_name_or_path = cfg.model_repo_id.empty() ? cfg.model_path.string() : cfg.model_repo_id;
     lm = lora::attach_lora(model, lcfg, cfg.trainer.seed);
   }
   spdlog::info("trainable adapter parameters: {}", lm.num_parameters("default"));
@@ -453,7 +487,7 @@ nlohmann::json run_recipe(const RecipeConfig& cfg, const std::optional<fs::path>
 
   nlohmann::json run = {
       {"framework", "prospect"},
-      {"base_model", cfg.model_path.string()},
+      {"base_model", cfg.model_repo_id.empty() ? cfg.model_path.string() : cfg.model_repo_id},
       {"method", cfg.loss_type},
       {"started", started},
       {"finished", now_iso()},
@@ -475,6 +509,11 @@ nlohmann::json run_recipe(const RecipeConfig& cfg, const std::optional<fs::path>
       {"plots", plot_paths},
       {"metrics", "metrics.jsonl"},
   };
+  if (!cfg.model_commit.empty()) {
+    run["base_model_revision"] = cfg.model_commit;
+    run["base_model_path"] = cfg.model_path.string();
+  }
+  if (auto ds = dataset_revisions(cfg); !ds.empty()) run["datasets"] = ds;
   if (summary.value("completed", false)) run["adapter"] = "adapter";
   write_json_file_atomic(cfg.output_dir / "prospect_run.json", run);
   summary["output_dir"] = cfg.output_dir.string();

@@ -63,8 +63,9 @@ struct ReadResult {
   std::vector<std::string> bad_row_messages;  // the first few errors, "file:line: message"
 };
 
-// Reads every file in order. skip_bad_rows = false: the first bad row throws prospect::Error naming
-// file:line; true: bad rows are skipped and counted.
-ReadResult read_rows(const std::vector<std::filesystem::path>& paths, bool skip_bad_rows);
+// Reads every entry in order: JSONL / JSON array / Parquet files, directories, globs and hub dataset
+// splits (see sources.h). skip_bad_rows = false: the first bad row throws prospect::Error naming
+// file:line (file:row N for Parquet); true: bad rows are skipped and counted.
+ReadResult read_rows(const std::vector<std::filesystem::path>& entries, bool skip_bad_rows);
 
 }  // namespace prospect::data

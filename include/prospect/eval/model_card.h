@@ -30,6 +30,8 @@ struct CardInputs {
 // Values read from a run config, tolerant of where the trainer put them (first match wins).
 struct TrainingSummary {
   std::string base_model, loss_type, dataset;
+  std::string base_model_revision;  // hub snapshot commit, when the base came from the hub cache
+  std::string dataset_revision;     // "id@commit" of each hub dataset split, comma-separated
   nlohmann::json epochs, batch_size, grad_accum, learning_rate, max_length, max_prompt_length, lora_r,
       lora_alpha, lora_dropout, beta, optimizer, scheduler, warmup, seed, dtype, target_modules;
   nlohmann::json loss;  // the loss block

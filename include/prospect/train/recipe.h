@@ -24,6 +24,9 @@ struct RecipeConfig {
   // model
   std::filesystem::path model_path, tokenizer_path;
   std::optional<std::filesystem::path> adapter_path;  // continue from a trained adapter
+  // When model.path is a Hugging Face id resolved in the hub cache (io/hub_cache.h): the id and the
+  // snapshot's commit (recorded in prospect_run.json and the model card); empty for local paths.
+  std::string model_repo_id, model_commit;
   std::string dtype = "auto";             // auto: f32 on CPU, bf16 on CUDA
   std::string device = "auto";
   // lora, loss
