@@ -28,11 +28,14 @@ int main(int argc, char** argv) {
 #ifdef PROSPECT_HAVE_MIMALLOC
   // Tensors above mimalloc's huge-object size live in their own OS mapping outside an arena, and are
   // unmapped on free: every training step page-faulted its large buffers in again (sys time above
-  // user time). Address space reserved as an arena (not committed: RSS unchanged) keeps freed
-  // blocks for reuse. MIMALLOC_RESERVE_OS_MEMORY, when set, is mimalloc's own knob for the same.
+  // user time). A committed arena (as MIMALLOC_RESERVE_OS_MEMORY does; pages become resident only
+  // when first touched, so RSS is the high-water mark as before) keeps freed blocks for reuse.
+  // Half the RAM, at most 16 GiB; larger allocations fall back to the OS.
   if (!std::getenv("MIMALLOC_RESERVE_OS_MEMORY")) {
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && page > 0) mi_reserve_os_memory((size_t)pages * (size_t)page, /*commit=*/false, /*allow_large=*/true);
+    if (pages > 0 && page > 0)
+      mi_reserve_os_memory(std::min<size_t>((size_t)pages * (size_t)page / 2, (size_t)16 << 30), /*commit=*/true,
+                           /*allow_large=*/false);
   }
 #endif
   // Logs go to stderr so that stdout stays machine-readable JSON.
