@@ -10,6 +10,7 @@ PACKAGES=(build-essential cmake ninja-build pkg-config ccache
   libtorch-dev libopenblas0-openmp   # without OpenBLAS Debian's LibTorch falls back to reference BLAS (30x slower)
   nlohmann-json3-dev libcli11-dev libspdlog-dev libsentencepiece-dev libgtest-dev libpcre2-dev
   libmimalloc-dev
+  python3-torch                      # the Python baseline step of scripts/bench_train.sh only (never the product)
   libgloo-dev                        # c10d ProcessGroupGloo headers (Debian's libtorch exports the symbols)
   libsnappy-dev libzstd-dev zlib1g-dev   # parquet page decompression
   clang-14 libclang-rt-14-dev lld-14)    # libFuzzer targets and sanitizer builds

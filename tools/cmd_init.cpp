@@ -14,7 +14,7 @@ namespace {
 
 struct InitArgs {
   std::string preset, out, dtype = "bf16";
-  int64_t vocab_size = 0;
+  int64_t vocab_size = 0, layers = 0;
   uint64_t seed = 0;
   bool force = false;
 };
@@ -23,6 +23,7 @@ int run_init(const InitArgs& a) {
   using namespace prospect;
   auto config = model::ModelConfig::preset(a.preset);
   if (a.vocab_size > 0) config.vocab_size = a.vocab_size;
+  if (a.layers > 0) config.num_hidden_layers = a.layers, config.raw["max_window_layers"] = a.layers;
   const auto dt = parse_dtype(a.dtype);
   if (dt != torch::kBFloat16 && dt != torch::kFloat16 && dt != torch::kFloat32)
     throw Error("--dtype", "expected bf16, f16 or f32");
@@ -49,6 +50,8 @@ prospect::cli::RunFn setup_init(CLI::App& app) {
       ->required()
       ->check(CLI::IsMember({"tiny", "qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b"}));
   app.add_option("--vocab-size", a->vocab_size, "override the vocabulary size (default: the preset's, 151936)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--layers", a->layers, "override the number of decoder layers (shorter benchmarks)")
       ->check(CLI::PositiveNumber);
   app.add_option("--seed", a->seed, "initialisation seed (default 0)");
   app.add_option("--dtype", a->dtype, "storage dtype: bf16 (default), f16 or f32")

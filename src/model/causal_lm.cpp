@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -193,7 +194,18 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   q = apply_rope(q.transpose(1, 2), ctx.rope);  // [B, H, T, D]
   k = apply_rope(k.transpose(1, 2), ctx.rope);  // [B, Hkv, T, D]
   v = v.transpose(1, 2);                        // [B, Hkv, T, D]
-  if (cache) std::tie(k, v) = cache->append(layer, k, v);  // [B, Hkv, P+T, D]
+  if (ctx.capture) {
+    auto& c = *ctx.capture;
+    if (c.k.size() <= layer) c.k.resize(layer + 1), c.v.resize(layer + 1);
+    c.k[layer] = k.narrow(2, 0, ctx.capture_len).detach().contiguous();  // [B, Hkv, S, D]
+    c.v[layer] = v.narrow(2, 0, ctx.capture_len).detach().contiguous();
+  }
+  if (cache) {
+    std::tie(k, v) = cache->append(layer, k, v);  // [B, Hkv, P+T, D]
+  } else if (ctx.prefix) {
+    k = torch::cat({ctx.prefix->k[layer], k}, 2);  // [B, Hkv, P+T, D]
+    v = torch::cat({ctx.prefix->v[layer], v}, 2);
+  }
   const int64_t S = k.size(2), n_rep = H / Hkv;
   torch::Tensor o;
   if (n_rep > 1 && T == 1 && !ctx.is_causal) {
@@ -252,11 +264,20 @@ namespace {
 // enabled and back-propagates through the recomputation (the "reentrant" scheme of
 // torch.utils.checkpoint): gradients of trainable leaves inside the layer (LoRA weights) are
 // accumulated into their .grad, and the input gradient is returned.
+// The default generator's state is saved before the forward and restored for the recomputation (as
+// torch.utils.checkpoint's preserve_rng_state), so that LoRA dropout draws the same masks twice and
+// the gradient is the gradient of the forward that produced the loss.
 struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
                                                 torch::Tensor anchor, DecoderLayerImpl* layer,
-                                                const AttentionContext* actx) {
+                                                const AttentionContext* actx, int64_t index) {
     ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
+    ctx->saved_data["index"] = index;
+    {
+      auto gen = at::globalContext().defaultGenerator(x.device());
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      ctx->saved_data["rng"] = gen.get_state();
+    }
     ctx->saved_data["cos"] = actx->rope.cos;
     ctx->saved_data["sin"] = actx->rope.sin;
     ctx->saved_data["has_mask"] = actx->mask.defined();
@@ -264,7 +285,7 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     ctx->saved_data["is_causal"] = actx->is_causal;
     ctx->saved_data["adapters_disabled"] = AdaptersDisabled::active();
     ctx->save_for_backward({x});
-    return {layer->forward(x, *actx)};
+    return {layer->forward(x, *actx, nullptr, (size_t)index)};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -276,20 +297,33 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     actx.rope.sin = ctx->saved_data["sin"].toTensor();
     if (ctx->saved_data["has_mask"].toBool()) actx.mask = ctx->saved_data["mask"].toTensor();
     actx.is_causal = ctx->saved_data["is_causal"].toBool();
+    const size_t index = (size_t)ctx->saved_data["index"].toInt();
     const bool prev = AdaptersDisabled::set_active(ctx->saved_data["adapters_disabled"].toBool());
+    auto gen = at::globalContext().defaultGenerator(x.device());
+    torch::Tensor rng_now;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      rng_now = gen.get_state();
+      gen.set_state(ctx->saved_data["rng"].toTensor());
+    }
+    auto restore = [&] {
+      AdaptersDisabled::set_active(prev);
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(rng_now);
+    };
     torch::Tensor gx;
     try {
       torch::AutoGradMode enable(true);
       auto xd = x.detach().requires_grad_(true);
-      auto out = layer->forward(xd, actx);
+      auto out = layer->forward(xd, actx, nullptr, index);
       torch::autograd::backward({out}, {grad_out[0]});
       gx = xd.grad();
     } catch (...) {
-      AdaptersDisabled::set_active(prev);
+      restore();
       throw;
     }
-    AdaptersDisabled::set_active(prev);
-    return {gx, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    restore();
+    return {gx, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -325,7 +359,10 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const Forwar
   check(!(dt == torch::kFloat16 && dev.is_cpu()), "forward",
         "float16 matmuls are not implemented on CPU in this LibTorch; use f32 or bf16 on CPU");
 #endif
-  const int64_t P = opts.cache ? opts.cache->length() : 0;
+  check(!(opts.cache && opts.prefix), "forward", "a KV cache and a read-only prefix are exclusive");
+  const int64_t P = opts.cache ? opts.cache->length() : opts.prefix ? opts.prefix->length() : 0;
+  check(!opts.capture || (opts.capture_len >= 0 && opts.capture_len <= T), "forward",
+        "capture_len must be in [0, T]");
   auto ids = input_ids.to(dev, torch::kInt64);
   auto x = torch::embedding(model->embed_tokens, ids);  // [B, T, E]
 
@@ -336,6 +373,9 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const Forwar
                                 .expand({B, T});  // [B, T]
   AttentionContext ctx;
   ctx.rope = rope_tables(config_, pos, dt);
+  ctx.prefix = opts.prefix;
+  ctx.capture = opts.capture;
+  ctx.capture_len = opts.capture_len;
 
   // The padding mask matters only if some key is padding and a real query could see it: right
   // padding with no past is fully handled by causality (keys after a real query are never seen), so
@@ -366,17 +406,16 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const Forwar
   }
 
   const int64_t L = config_.num_hidden_layers;
-  const bool checkpoint = opts.gradient_checkpointing && !opts.cache && torch::GradMode::is_enabled();
+  const bool checkpoint =
+      opts.gradient_checkpointing && !opts.cache && !opts.prefix && torch::GradMode::is_enabled();
   torch::Tensor anchor;
   if (checkpoint) anchor = torch::empty({0}, torch::TensorOptions().dtype(dt).device(dev)).requires_grad_(true);
   for (int64_t l = 0; l < L; ++l) {
     auto* layer = model->layers[l]->as<DecoderLayerImpl>();
     if (checkpoint) {
-      x = LayerCheckpoint::apply(x, anchor, layer, &ctx)[0];
-    } else if (opts.cache) {
-      x = layer->forward(x, ctx, opts.cache, (size_t)l);
+      x = LayerCheckpoint::apply(x, anchor, layer, &ctx, l)[0];
     } else {
-      x = layer->forward(x, ctx);
+      x = layer->forward(x, ctx, opts.cache, (size_t)l);
     }
   }
   return model->norm(x);  // [B, T, E]

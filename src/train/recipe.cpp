@@ -162,6 +162,7 @@ RecipeConfig parse_recipe(const nlohmann::json& j, const std::string& source) {
     tr.eval_on_start = t.get<bool>("eval_on_start", false);
     tr.gradient_checkpointing = t.get<bool>("gradient_checkpointing", false);
     tr.precompute_ref_logps = t.get<bool>("precompute_ref_logps", false);
+    tr.share_prompt_prefix = t.get<bool>("share_prompt_prefix", true);
     tr.max_consecutive_skips = t.get<int64_t>("max_consecutive_skips", 5);
     t.check_range("max_consecutive_skips", (double)tr.max_consecutive_skips, 1, 1e9);
     c.merge_at_end = t.get<bool>("merge_at_end", false);

@@ -18,6 +18,7 @@
 #include "prospect/lora/adapter_io.h"
 #include "prospect/model/linear.h"
 #include "prospect/model/logprobs.h"
+#include "prospect/model/shared_prefix.h"
 #include "prospect/train/rng_state.h"
 #include "prospect/train/svg_plot.h"
 
@@ -204,6 +205,26 @@ torch::Tensor Trainer::reference_logps(const torch::Tensor& ids, const torch::Te
   return model::sequence_logprobs(m, ids, attn, cmask, false).sum;
 }
 
+std::pair<torch::Tensor, torch::Tensor> Trainer::reference_logps2(const torch::Tensor& ids_a, const torch::Tensor& attn_a,
+                                                                  const torch::Tensor& cmask_a, const torch::Tensor& ids_b,
+                                                                  const torch::Tensor& attn_b, const torch::Tensor& cmask_b) {
+  if (!opts_.share_prompt_prefix)
+    return {reference_logps(ids_a, attn_a, cmask_a), reference_logps(ids_b, attn_b, cmask_b)};
+  torch::NoGradGuard ng;
+  policy_.set_train(false);
+  auto& m = policy_.model();
+  auto run = [&] {
+    auto [a, b] = model::shared_prefix_logprobs(m, ids_a, attn_a, cmask_a, ids_b, attn_b, cmask_b);
+    return std::make_pair(a.sum, b.sum);
+  };
+  if (opts_.reference == ReferenceSource::kRefAdapter) {
+    lora::UseAdapter use("ref");
+    return run();
+  }
+  model::AdaptersDisabled off;
+  return run();
+}
+
 StepOutput Trainer::forward_unpaired(const data::Batch& b, bool training, double loss_scale) {
   auto& m = policy_.model();
   const auto dev = m->device();
@@ -218,27 +239,42 @@ StepOutput Trainer::forward_unpaired(const data::Batch& b, bool training, double
     kl_ids = b.kl_input_ids.to(dev);
     kl_attn = b.kl_attention_mask.to(dev);
     kl_mask = b.kl_completion_mask.to(dev);
+  }
+  // The policy's KL rows continue the prompt keys/values of its target pass when both passes compute
+  // the same function: no LoRA dropout in the target pass (the KL pass runs without dropout, as TRL's).
+  // The KL log-probs carry no gradient, so the target pass's gradient is unchanged.
+  const bool share_kl = kl && opts_.share_prompt_prefix &&
+                        (!training || policy_.config("default").lora_dropout == 0.0);
+  auto kl_pass = [&](const model::SharedPrefix* prefix) {
     torch::NoGradGuard ng;
     policy_.set_train(false);  // the KL estimate is a no-grad pass; TRL disables dropout too
-    auto r = model::sequence_logprobs(m, kl_ids, kl_attn, kl_mask, false);
+    auto r = prefix ? model::continuation_logprobs(m, *prefix, kl_ids, kl_attn, kl_mask)
+                    : model::sequence_logprobs(m, kl_ids, kl_attn, kl_mask, false);
     in.kl_policy_logps = r.sum;
     in.kl_lengths = r.count;
-  }
+  };
+  if (kl && !share_kl) kl_pass(nullptr);
   model::SequenceLogps pol;
+  model::SharedPrefix prompt;
+  if (share_kl) prompt.lengths = model::common_prefix_lengths(ids, attn, kl_ids, kl_attn);
   {
     policy_.set_train(training);
     std::optional<torch::NoGradGuard> ng;
     if (!training) ng.emplace();
-    pol = model::sequence_logprobs(m, ids, attn, cmask, training && opts_.gradient_checkpointing);
+    pol = model::sequence_logprobs(m, ids, attn, cmask, training && opts_.gradient_checkpointing,
+                                   share_kl ? &prompt : nullptr);
   }
+  if (share_kl) kl_pass(&prompt);
+  prompt = {};  // frees the captured keys/values before the reference passes
   policy_.set_train(false);
   if (want_ref) {
     if (training && ref_cache_) {
       in.ref_logps = ref_cache_->lookup(b.indices, b.indices).to(dev);
       if (kl) in.kl_ref_logps = ref_cache_->lookup(b.indices, b.kl_source).to(dev);
+    } else if (kl) {
+      std::tie(in.ref_logps, in.kl_ref_logps) = reference_logps2(ids, attn, cmask, kl_ids, kl_attn, kl_mask);
     } else {
       in.ref_logps = reference_logps(ids, attn, cmask);
-      if (kl) in.kl_ref_logps = reference_logps(kl_ids, kl_attn, kl_mask);
     }
   }
   in.policy_logps = pol.sum;
@@ -304,8 +340,8 @@ StepOutput Trainer::forward_paired(const data::PairBatch& b, bool training, doub
       in.ref_chosen_logps = ref_cache_->lookup(b.indices, neg1).to(dev);
       in.ref_rejected_logps = ref_cache_->lookup(b.indices, neg2).to(dev);
     } else {
-      in.ref_chosen_logps = reference_logps(c_ids, c_attn, c_mask);
-      in.ref_rejected_logps = reference_logps(r_ids, r_attn, r_mask);
+      std::tie(in.ref_chosen_logps, in.ref_rejected_logps) =
+          reference_logps2(c_ids, c_attn, c_mask, r_ids, r_attn, r_mask);
     }
   }
   in.chosen_logps = pc.sum;
@@ -361,11 +397,15 @@ void Trainer::build_precomputed_reference() {
                   (!plan.kl_source.empty() && !ref_cache_->has(plan.rows[k], plan.kl_source[k]));
         if (!need) continue;
         auto b = train_loader_->get(e, i);
-        put(b.indices, b.indices,
-                        reference_logps(b.input_ids.to(dev), b.attention_mask.to(dev), b.completion_mask.to(dev)));
-        if (b.kl_input_ids.defined())
-          put(b.indices, b.kl_source,
-                          reference_logps(b.kl_input_ids.to(dev), b.kl_attention_mask.to(dev), b.kl_completion_mask.to(dev)));
+        auto ids = b.input_ids.to(dev), attn = b.attention_mask.to(dev), cmask = b.completion_mask.to(dev);
+        if (b.kl_input_ids.defined()) {
+          auto [r, r_kl] = reference_logps2(ids, attn, cmask, b.kl_input_ids.to(dev), b.kl_attention_mask.to(dev),
+                                            b.kl_completion_mask.to(dev));
+          put(b.indices, b.indices, r);
+          put(b.indices, b.kl_source, r_kl);
+        } else {
+          put(b.indices, b.indices, reference_logps(ids, attn, cmask));
+        }
       } else {
         auto plan = pair_loader_->plan(e, i);
         bool need = false;
@@ -373,10 +413,11 @@ void Trainer::build_precomputed_reference() {
         if (!need) continue;
         auto b = pair_loader_->get(e, i);
         std::vector<int64_t> neg1(b.indices.size(), -1), neg2(b.indices.size(), -2);
-        put(b.indices, neg1, reference_logps(b.chosen_input_ids.to(dev), b.chosen_attention_mask.to(dev),
-                                                         b.chosen_completion_mask.to(dev)));
-        put(b.indices, neg2, reference_logps(b.rejected_input_ids.to(dev), b.rejected_attention_mask.to(dev),
-                                                         b.rejected_completion_mask.to(dev)));
+        auto [rc, rr] = reference_logps2(b.chosen_input_ids.to(dev), b.chosen_attention_mask.to(dev),
+                                         b.chosen_completion_mask.to(dev), b.rejected_input_ids.to(dev),
+                                         b.rejected_attention_mask.to(dev), b.rejected_completion_mask.to(dev));
+        put(b.indices, neg1, rc);
+        put(b.indices, neg2, rr);
       }
       ++computed;
     }

@@ -41,7 +41,10 @@ inline torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const 
                       .tril(K - S);
     scores = scores.masked_fill(causal.logical_not(), -std::numeric_limits<float>::infinity());
   }
-  auto p = torch::softmax(scores.to(torch::kFloat32), -1).to(q.scalar_type());
+  // Low-precision scores are softmaxed in fp32; fp64 stays fp64 (its finfo.min mask would become
+  // -inf in fp32, and a fully masked padding row would turn into NaN and reach real rows through V).
+  const auto st = q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  auto p = torch::softmax(scores.to(st), -1).to(q.scalar_type());
   return torch::matmul(p, v);
 #endif
 }

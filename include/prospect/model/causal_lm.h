@@ -29,10 +29,24 @@ struct KVCache {
   std::pair<torch::Tensor, torch::Tensor> append(size_t layer, const torch::Tensor& k_new, const torch::Tensor& v_new);
 };
 
+// Keys/values of a prefix computed once and read by later forwards (prompt-prefix sharing, see
+// shared_prefix.h): per layer post-norm, post-RoPE k and v [B, Hkv, S, D], never written by readers.
+struct PrefixKV {
+  std::vector<torch::Tensor> k, v;
+  int64_t length() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
+};
+
 struct ForwardOptions {
   torch::Tensor attention_mask;  // [B, P+T] (1 = real token, 0 = padding), optional
   torch::Tensor position_ids;    // [B, T], optional; default P..P+T-1
   KVCache* cache = nullptr;      // appended to when given
+  // Read-only past of length P = prefix->length() (not with `cache`): attention runs over the prefix
+  // keys, then the new ones. Not differentiable through the prefix (it is used by no-grad passes).
+  const PrefixKV* prefix = nullptr;
+  // When given, every layer stores the detached k/v of the first capture_len positions here (also
+  // under gradient checkpointing, from the forward pass; the recomputation does not capture).
+  PrefixKV* capture = nullptr;
+  int64_t capture_len = 0;
   bool gradient_checkpointing = false;  // recompute each layer in backward (training only)
 };
 
@@ -59,6 +73,9 @@ struct AttentionContext {
   RopeTables rope;
   torch::Tensor mask;
   bool is_causal = true;
+  const PrefixKV* prefix = nullptr;  // ForwardOptions::prefix
+  PrefixKV* capture = nullptr;       // ForwardOptions::capture (capture_len positions)
+  int64_t capture_len = 0;
 };
 
 struct AttentionImpl : torch::nn::Module {

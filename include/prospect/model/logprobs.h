@@ -8,6 +8,8 @@
 
 namespace prospect::model {
 
+struct SharedPrefix;  // shared_prefix.h
+
 // hidden [N, E], head [V, E] (no grad needed), targets [N] int64 -> log p(target) [N] in fp32.
 // Differentiable w.r.t. hidden. `chunk` rows per block.
 torch::Tensor selected_logprobs(const torch::Tensor& hidden, const torch::Tensor& head,
@@ -27,9 +29,15 @@ struct SequenceLogps {
 // (chunked, see selected_logprobs). With gradient_checkpointing each decoder layer is recomputed in
 // backward (reentrant scheme: gradients reach trainable leaves through .grad, so use backward(), not
 // torch::autograd::grad).
+// capture: when given (capture->lengths set, see shared_prefix.h), the keys/values and hidden states of
+// positions < max(lengths) are kept (detached) for continuation_logprobs of rows sharing these prefixes.
 SequenceLogps sequence_logprobs(CausalLM& model, const torch::Tensor& input_ids,
                                 const torch::Tensor& attention_mask, const torch::Tensor& completion_mask,
-                                bool gradient_checkpointing = false);
+                                bool gradient_checkpointing = false, SharedPrefix* capture = nullptr);
+
+// Flat indices b*T + t of the positions whose next token sequence_logprobs scores: completion_mask[b, t+1]
+// set and positions t, t+1 both real. attention_mask [B, T] or undefined, completion_mask [B, T]; [N] int64.
+torch::Tensor scored_positions(const torch::Tensor& attention_mask, const torch::Tensor& completion_mask);
 
 // Per-token log-probs for scoring: [B, T] fp32 with position 0 = 0 (no prediction) and padded
 // positions = 0 (also the first real token of a left-padded row). Runs without grad. With left

@@ -50,6 +50,9 @@ struct TrainerOptions {
   bool eval_on_start = false;
   bool gradient_checkpointing = false;
   bool precompute_ref_logps = false;
+  // Rows sharing a prompt (KTO target and KL rows, DPO chosen and rejected) compute it once per pass
+  // (model/shared_prefix.h) where the result is the same; false: every row runs whole.
+  bool share_prompt_prefix = true;
   std::filesystem::path ref_cache_file;  // precomputed reference log-probs (empty: memory only)
   int64_t max_consecutive_skips = 5;
   ReferenceSource reference = ReferenceSource::kBaseModel;
@@ -142,6 +145,10 @@ class Trainer {
  private:
   void build_precomputed_reference();
   torch::Tensor reference_logps(const torch::Tensor& ids, const torch::Tensor& attn, const torch::Tensor& cmask);
+  // Reference log-probs of two row sets whose row i shares its prompt (prefix-shared when enabled).
+  std::pair<torch::Tensor, torch::Tensor> reference_logps2(const torch::Tensor& ids_a, const torch::Tensor& attn_a,
+                                                           const torch::Tensor& cmask_a, const torch::Tensor& ids_b,
+                                                           const torch::Tensor& attn_b, const torch::Tensor& cmask_b);
   void log_record(nlohmann::json rec);
   loss::LossOutput compute_loss(const loss::LossInputs& in);
   void rotate_checkpoints();
