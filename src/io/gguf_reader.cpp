@@ -218,14 +218,4 @@ std::vector<uint8_t> GgufFile::raw(const GgufTensorInfo& t) const {
   return b;
 }
 
-torch::Tensor GgufFile::to_float(const std::string& name) const {
-  const auto* t = tensor(name);
-  check(t != nullptr, path_.string(), "no tensor '" + name + "'");
-  const auto bytes = raw(*t);
-  std::vector<int64_t> shape(t->ne.rbegin(), t->ne.rend());
-  auto out = torch::empty(shape, torch::kFloat32);
-  ggml_decode_rows(t->type, bytes.data(), t->numel() / t->ne[0], t->ne[0], out.data_ptr<float>());
-  return out;
-}
-
 }  // namespace prospect::io

@@ -13,7 +13,7 @@
 
 #include "prospect/core/error.h"
 #include "prospect/core/temp_path.h"
-#include "prospect/io/gguf.h"
+#include "prospect/io/gguf_writer.h"
 
 namespace prospect::io {
 
@@ -195,6 +195,16 @@ GgufWriteStats write_gguf(const std::filesystem::path& path, const GgufMetadata&
   cleanup.keep = true;
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;
+}
+
+torch::Tensor gguf_to_float(const GgufFile& file, const std::string& name) {
+  const auto* t = file.tensor(name);
+  check(t != nullptr, file.path().string(), "no tensor '" + name + "'");
+  const auto bytes = file.raw(*t);
+  std::vector<int64_t> shape(t->ne.rbegin(), t->ne.rend());
+  auto out = torch::empty(shape, torch::kFloat32);
+  ggml_decode_rows(t->type, bytes.data(), t->numel() / t->ne[0], t->ne[0], out.data_ptr<float>());
+  return out;
 }
 
 }  // namespace prospect::io

@@ -1,3 +1,4 @@
+#include "prospect/io/gguf_writer.h"
 #include "prospect/lora/gguf_export.h"
 
 #include <spdlog/spdlog.h>

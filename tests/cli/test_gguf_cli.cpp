@@ -23,7 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "prospect/core/fs.h"
-#include "prospect/io/gguf.h"
+#include "prospect/io/gguf_writer.h"
 #include "prospect/lora/adapter_io.h"
 #include "prospect/lora/lora.h"
 #include "prospect/model/causal_lm.h"

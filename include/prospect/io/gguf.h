@@ -1,14 +1,13 @@
 #pragma once
-// GGUF (llama.cpp's model file, version 3) reading and streaming writing.
+// GGUF (llama.cpp's model file, version 3): format types and the validating reader. LibTorch-free, so
+// that the reader can be fuzzed alone (fuzz/); writing and decoding to tensors: io/gguf_writer.h.
 // Layout (ggml/include/gguf.h): "GGUF" | u32 version | u64 n_tensors | u64 n_kv | n_kv × (string key,
 // u32 value type, value) | n_tensors × (string name, u32 n_dims, u64 ne[n_dims], u32 ggml type, u64 offset)
 // | padding to general.alignment (default 32) | tensor data, each tensor at an aligned offset.
 // Strings are u64 length + UTF-8 bytes; arrays are u32 element type + u64 count + elements; all little-endian.
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include <filesystem>
-#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,29 +42,6 @@ struct GgufValue {
 
 using GgufMetadata = std::vector<std::pair<std::string, GgufValue>>;
 
-// A tensor to write: its GGUF name, ggml shape (ne[0] innermost = the PyTorch shape reversed), the
-// storage type, and a function producing its values on demand (any float dtype, numel = prod(ne),
-// row-major with ne[0] contiguous). The writer calls `load` once, when the tensor's turn comes, and
-// converts it in row chunks, so memory holds one source tensor at a time.
-struct GgufTensorSpec {
-  std::string name;
-  std::vector<int64_t> ne;
-  GgmlType type = GgmlType::F32;
-  std::function<torch::Tensor()> load;
-};
-
-struct GgufWriteStats {
-  uint64_t bytes = 0;        // file size
-  uint64_t tensor_bytes = 0; // data section (tensors + padding)
-  double seconds = 0;        // wall time of the whole write
-};
-
-// Writes a GGUF v3 file to a temporary sibling of `path` and renames it into place when complete.
-// Checks names (unique, < 64 bytes as ggml requires), shapes (1-4 dims, ne[0] a multiple of the
-// type's block) and metadata (unique keys, homogeneous arrays) before writing anything.
-GgufWriteStats write_gguf(const std::filesystem::path& path, const GgufMetadata& metadata,
-                          const std::vector<GgufTensorSpec>& tensors, uint32_t alignment = 32);
-
 struct GgufTensorInfo {
   std::string name;
   std::vector<int64_t> ne;
@@ -91,8 +67,6 @@ class GgufFile {
   const GgufValue* find(const std::string& key) const;          // nullptr when absent
   const GgufTensorInfo* tensor(const std::string& name) const;  // nullptr when absent
   std::vector<uint8_t> raw(const GgufTensorInfo& t) const;      // the stored bytes
-  // Decoded to fp32 with the PyTorch shape (ne reversed); throws for types this library cannot decode.
-  torch::Tensor to_float(const std::string& name) const;
 
  private:
   std::filesystem::path path_;
