@@ -32,7 +32,6 @@ fi
 
 "$ROOT/scripts/fetch_assets.sh"
 "$ROOT/scripts/fetch_llama_cpp.sh"
-"$ROOT/scripts/fetch_parquet_writers.sh"   # regenerating parquet goldens / bench only
 
 BUILD_DIR="${PROSPECT_BUILD_DIR:-$ROOT/build}"
 JOBS="${PROSPECT_JOBS:-$(nproc)}"
