@@ -24,9 +24,23 @@ cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release \
 cmake --build build-cuda -j "$(nproc)" -- -k 0 || echo "[cuda_check] BUILD HAD FAILURES"
 echo "[cuda_check] build took $(( $(date +%s) - T0 )) s"
 # The Hugging Face cross-check first (transformers, peft, tokenizers live in this machine's Python).
-python3 scripts/device/verify_hf.py --prospect build-cuda/prospect --work /tmp/verify --out "$OUT" --root . 2>&1 | tail -40
-( cd build-cuda && ctest --output-on-failure -j 16 --timeout 120 -E "Cli|cli" ) 2>&1 | tail -40
-( cd build-cuda && ctest -R "Cuda|LossCuda" --output-on-failure ) 2>&1 | tail -15
-# Short GPU benchmark: Qwen3-0.6B shapes, batch 2 x 512, LoRA r 16, bf16 base + fp32 LoRA.
-timeout 60 build-cuda/prospect bench-train --preset qwen3-0.6b --batch 2 --seq 512 --rank 16 --steps 2 --warmup 1 \
-  --device cuda --dtype bf16 2>&1 | tail -20 || true
+timeout 120 python3 scripts/device/verify_hf.py --prospect build-cuda/prospect --work /tmp/verify --out "$OUT" --root . \
+  > "$OUT/verify_hf.log" 2>&1; tail -20 "$OUT/verify_hf.log"
+# The WHOLE suite (CPU and CUDA cases, CLI included), full output kept: round 1 kept only the names
+# of 22 failing tests, which is why their cause is still unknown.
+( cd build-cuda && timeout 300 ctest --output-on-failure -j 8 --timeout 120 ) > "$OUT/ctest_full.log" 2>&1
+grep -E "tests passed|tests failed|Failed|\*\*\*" "$OUT/ctest_full.log" | tail -40
+echo "[cuda_check] tests done at +$(( $(date +%s) - T0 )) s"
+# GPU benchmarks, same GPU, same run: transformers+PEFT (TRL's KTO step order) against Prospect.
+# Card config: 2 x 512, accumulation 8, gradient checkpointing on; throughput config: 16k tokens/micro-batch.
+for cfg in "2 8 --grad-ckpt" "32 1"; do
+  set -- $cfg
+  timeout 150 python3 scripts/device/hf_kto_step_bench.py --batch "$1" --seq 512 --accum "$2" --steps 3 ${3:-} \
+    >> "$OUT/bench_hf.jsonl" 2>> "$OUT/bench_hf.err" || echo "[cuda_check] hf bench $cfg failed"
+  GC=""; [ -n "${3:-}" ] && GC="--gradient-checkpointing"
+  timeout 150 build-cuda/prospect bench-train --preset qwen3-0.6b --batch "$1" --seq 512 --prompt 256 --rank 16 \
+    --steps 3 --warmup 1 --device cuda --dtype bf16 $GC >> "$OUT/bench_prospect.jsonl" 2>> "$OUT/bench_prospect.err" \
+    || echo "[cuda_check] prospect bench $cfg failed"
+done
+cat "$OUT/bench_hf.jsonl" "$OUT/bench_prospect.jsonl" 2>/dev/null
+echo "[cuda_check] finished at +$(( $(date +%s) - T0 )) s"
