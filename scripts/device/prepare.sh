@@ -8,5 +8,6 @@ mkdir -p "$ROOT/.devdeps/debs"
 cd "$ROOT/.devdeps/debs"
 apt-get download libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 nlohmann-json3-dev libcli11-dev libgtest-dev \
   libsentencepiece-dev libsentencepiece0 libprotobuf-lite32 libpcre2-dev libpcre2-8-0 libpcre2-16-0 \
-  libpcre2-32-0 libpcre2-posix3 pkgconf pkgconf-bin libpkgconf3
+  libpcre2-32-0 libpcre2-posix3 pkgconf pkgconf-bin libpkgconf3 \
+  libsnappy-dev libsnappy1v5 libzstd-dev libzstd1 zlib1g-dev zlib1g   # Parquet page codecs
 ls -la
