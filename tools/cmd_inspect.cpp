@@ -45,7 +45,7 @@ int run_inspect_gguf(const std::string& file) {
   r["tensor_types"] = counts;
   r["tensor_bytes"] = bytes;
   r["tensors"] = ts;
-  std::cout << r.dump(2) << std::endl;
+  std::cout << r.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   return 0;
 }
 
@@ -119,7 +119,7 @@ int run_inspect(const std::string& dir_s) {
   r["matches_config"] = missing.empty() && unexpected.empty();
   if (!missing.empty()) r["missing"] = missing;
   if (!unexpected.empty()) r["unexpected"] = unexpected;
-  std::cout << r.dump(2) << std::endl;
+  std::cout << r.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   return 0;
 }
 

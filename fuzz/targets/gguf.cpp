@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   try {
     auto g = prospect::io::GgufFile::open(path);
-    for (const auto& [key, v] : g.metadata()) (void)v.value.dump();
+    for (const auto& [key, v] : g.metadata()) (void)v.value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     for (const auto& t : g.tensors()) (void)g.raw(t);
   } catch (const prospect::Error&) {
   }

@@ -327,6 +327,9 @@ struct ParquetReader::Impl {
           assemble(n, path, d, rows);
         } catch (const Error& err) {
           fail(where + ": " + err.what());
+        } catch (const nlohmann::json::exception&) {
+          // Levels that contradict the schema's nesting (found by fuzz/targets/parquet.cpp).
+          fail(where + ": repetition/definition levels do not match the schema's nesting");
         } catch (const std::bad_alloc&) {
           // Sizes in a corrupt header can ask for more than any real page holds.
           fail(where + ": out of memory decoding it (corrupt sizes?)");

@@ -926,6 +926,9 @@ HfTokenizer::HfTokenizer(const json& j, const std::string& source) : impl_(std::
       throw Error(source, "unsupported BPE dropout (training-time only)");
     auto& B = I.bpe;
     for (auto it = model.at("vocab").begin(); it != model.at("vocab").end(); ++it) {
+      // A float or out-of-range id is an error here, not an undefined float-to-int cast (found by fuzzing).
+      if (!it.value().is_number_integer() || it.value().get<int64_t>() > INT32_MAX)
+        throw Error(source, "token '" + it.key() + "': the id must be an integer below 2^31");
       int32_t id = it.value().get<int32_t>();
       if (id < 0) throw Error(source, "negative id for token '" + it.key() + "'");
       B.vocab[it.key()] = id;
@@ -988,6 +991,8 @@ HfTokenizer::HfTokenizer(const json& j, const std::string& source) : impl_(std::
     if (j.contains("added_tokens")) {
       for (const auto& a : j["added_tokens"]) {
         AddedToken t;
+        if (!a.at("id").is_number_integer() || a.at("id").get<int64_t>() > INT32_MAX || a.at("id").get<int64_t>() < 0)
+          throw Error(source, "added token: the id must be a non-negative integer below 2^31");
         t.id = a.at("id").get<int32_t>();
         t.content = a.at("content").get<std::string>();
         t.special = a.value("special", false);
