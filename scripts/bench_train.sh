@@ -17,7 +17,7 @@
 # QWEN_LAYERS (default 28; fewer for a quick look), SHAPES ("tiny qwen3-0.6b"), VARIANTS
 # ("online shared precomputed"), OUT (runs/bench_train), PROSPECT (build/prospect), PY_BENCH (the Python step).
 # --e2e: E2E_STEPS (optimizer steps, 2), E2E_GA (accumulation, 8), E2E_LAYERS (28), E2E_PAIRS (train pairs, 64),
-# E2E_VARIANTS ("plain shared precomputed_shared").
+# E2E_VARIANTS ("plain shared precomputed_shared"), E2E_PREP_PAIRS (rows for the data-preparation timing, 4000).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 P="${PROSPECT:-$ROOT/build/prospect}"
@@ -103,7 +103,7 @@ if [ ! -f "$E2E/model-$LAYERS/config.json" ]; then
   cp "$TOK/tokenizer.json" "$TOK/tokenizer_config.json" "$E2E/model-$LAYERS/"
 fi
 # UltraFeedback-like rows: a prompt of ~150 tokens, chosen and rejected answers of ~250 tokens each.
-python3 - "$E2E" "${E2E_PAIRS:-64}" <<'PY'
+python3 - "$E2E" "${E2E_PAIRS:-64}" "${E2E_PREP_PAIRS:-4000}" <<'PY'
 import json, random, sys
 out, n = sys.argv[1], int(sys.argv[2])
 rng = random.Random(0)
@@ -121,7 +121,7 @@ def row(i):
     msg = lambda a: [{"role": "user", "content": p}, {"role": "assistant", "content": a}]
     return {"prompt": p, "prompt_id": f"{i:08x}", "chosen": msg(text(rng.randint(200, 280))),
             "rejected": msg(text(rng.randint(200, 280))), "score_chosen": 8.0, "score_rejected": 3.0}
-for name, count in (("train", n), ("eval", max(4, n // 8))):
+for name, count in (("train", n), ("eval", max(4, n // 8)), ("prep", int(sys.argv[3]))):
     with open(f"{out}/{name}.jsonl", "w") as f:
         for i in range(count): f.write(json.dumps(row(i)) + "\n")
 PY
@@ -129,6 +129,14 @@ STEPS_E="${E2E_STEPS:-2}"
 GA="${E2E_GA:-8}"
 echo "# machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), threads $THREADS"
 echo "# e2e: qwen3-0.6b shapes ($LAYERS layers, f32), batch 2 x $GA accumulation, $STEPS_E optimizer steps"
+# Data preparation alone (read, chat template, tokenise, KL rows, checks): `train --dry-run` does exactly
+# the run's preparation and loads no weights; timed over E2E_PREP_PAIRS rows (the card's split has 61,135).
+/usr/bin/time -f "%e %U %S %M" -o "$E2E/prep.time" "$P" --threads "$THREADS" train \
+  "$ROOT/configs/qwen3-0.6b-enhanced-kto.json" --dry-run --set model.path="$E2E/model-$LAYERS" \
+  --set data.train="$E2E/prep.jsonl" --set data.eval="$E2E/eval.jsonl" > "$E2E/prep.json" 2> "$E2E/prep.log"
+read -r pw pu ps pm < "$E2E/prep.time"
+echo "## data preparation: ${E2E_PREP_PAIRS:-4000} rows in $pw s wall ($pu s user), peak RSS $((pm / 1024)) MiB;" \
+  "$(python3 -c "print(f'{${E2E_PREP_PAIRS:-4000} / max($pw, 1e-3):.0f} rows/s, the card split (61,135 rows) in about {61135 / (${E2E_PREP_PAIRS:-4000} / max($pw, 1e-3)):.0f} s')")"
 for v in ${E2E_VARIANTS:-plain shared precomputed_shared}; do
   case "$v" in
     plain) sets=(--set train.share_prompt_prefix=false --set train.precompute_ref_logps=false) ;;
@@ -154,7 +162,7 @@ stamp = re.compile(r"^\[(\d\d):(\d\d):(\d\d)\]")  # the CLI's log pattern: [HH:M
 def t(line):
     m = stamp.match(line)
     return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3)) if m else None
-print(f"\n{'variant':20} {'data s':>7} {'ref s':>7} {'s/opt step':>10} {'last step':>9} {'eval+ckpt s':>11} "
+print(f"\n{'variant':20} {'ref s':>7} {'s/opt step':>10} {'last step':>9} {'eval+ckpt s':>11} "
       f"{'ckpt s':>7} {'peak RSS MiB':>12} {'user s':>8} {'sys s':>8} {'faults':>9}")
 for v in variants:
     log = open(f"{e2e}/{v}.log").read().splitlines()
@@ -162,7 +170,6 @@ for v in variants:
         for l in log:
             if pat in l and t(l): return t(l)
     step_t = [t(l) for l in log if re.search(r"\] step \d+/", l) and t(l)]
-    data_s = at("data:") - at("loading") if at("data:") and at("loading") else float("nan")
     refs = [t(l) for l in log if "micro-batches computed" in l and t(l)]
     ref_s = refs[-1] - at("optimizer steps") if refs and at("optimizer steps") else 0.0
     first = refs[-1] if refs else at("optimizer steps")
@@ -174,6 +181,6 @@ for v in variants:
     mt = [os.path.getmtime(os.path.join(ck, f)) for f in os.listdir(ck)] if os.path.isdir(ck) else []
     ckpt_s = max(mt) - min(mt) if mt else float("nan")
     wall, user, sys_, rss_kib, faults = open(f"{e2e}/{v}.time").read().split()[-5:]
-    print(f"{v:20} {data_s:7.1f} {ref_s:7.1f} {per:10.1f} {ivals[-1]:9.1f} {ivals[-1] - per:11.1f} {ckpt_s:7.2f} "
+    print(f"{v:20} {ref_s:7.1f} {per:10.1f} {ivals[-1]:9.1f} {ivals[-1] - per:11.1f} {ckpt_s:7.2f} "
           f"{int(rss_kib) / 1024:12.0f} {float(user):8.1f} {float(sys_):8.1f} {int(faults):9d}")
 PY
