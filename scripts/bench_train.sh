@@ -16,7 +16,7 @@
 # Environment: THREADS (default: cores), STEPS (tiny timed steps, 5), QWEN_STEPS (0.6B timed steps, 2),
 # QWEN_LAYERS (default 28; fewer for a quick look), SHAPES ("tiny qwen3-0.6b"), VARIANTS
 # ("online shared precomputed"), OUT (runs/bench_train), PROSPECT (build/prospect), PY_BENCH (the Python step).
-# --e2e: E2E_STEPS (optimizer steps, 2), E2E_GA (accumulation, 8), E2E_LAYERS (28), E2E_PAIRS (train pairs, 64),
+# --e2e: E2E_STEPS (optimizer steps, 2), E2E_GA (accumulation, 8), E2E_LAYERS (28), E2E_PAIRS (train pairs, 16: the 32 examples of 2 optimizer steps of 2 x 8),
 # E2E_VARIANTS ("plain shared precomputed_shared"), E2E_PREP_PAIRS (rows for the data-preparation timing, 4000).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -103,7 +103,7 @@ if [ ! -f "$E2E/model-$LAYERS/config.json" ]; then
   cp "$TOK/tokenizer.json" "$TOK/tokenizer_config.json" "$E2E/model-$LAYERS/"
 fi
 # UltraFeedback-like rows: a prompt of ~150 tokens, chosen and rejected answers of ~250 tokens each.
-python3 - "$E2E" "${E2E_PAIRS:-64}" "${E2E_PREP_PAIRS:-4000}" <<'PY'
+python3 - "$E2E" "${E2E_PAIRS:-16}" "${E2E_PREP_PAIRS:-4000}" <<'PY'
 import json, random, sys
 out, n = sys.argv[1], int(sys.argv[2])
 rng = random.Random(0)
