@@ -18,7 +18,11 @@ if [ "${1:-}" = "--sanitize" ]; then
   export LSAN_OPTIONS="suppressions=$ROOT/cmake/sanitizer/lsan.supp:print_suppressions=0:${LSAN_OPTIONS:-}"
   export UBSAN_OPTIONS="suppressions=$ROOT/cmake/sanitizer/ubsan.supp:print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
   cd "$PROSPECT_BUILD_DIR"
-  ctest --output-on-failure -j "${PROSPECT_TEST_JOBS:-2}" --timeout 2700 -E 'Cuda' "$@"
+  # Excluded: the CUDA cases (CPU build), and the SentencePiece goldens: libsentencepiece is dlopen'ed
+  # with RTLD_DEEPBIND so that its embedded protobuf does not bind to LibTorch's, and ASan aborts on
+  # RTLD_DEEPBIND (google/sanitizers#611); without it protobuf's version check fails. The default
+  # run covers them.
+  ctest --output-on-failure -j "${PROSPECT_TEST_JOBS:-2}" --timeout 2700 -E 'Cuda|TokenizerSentencePiece' "$@"
   exit 0
 fi
 
