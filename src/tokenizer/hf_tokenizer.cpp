@@ -874,6 +874,15 @@ bool is_word_cp(uint32_t cp) {
   return found;
 }
 
+// A token id read from tokenizer.json: an integer up to 2^31 - 1, else `message` (a float or a huge
+// value would otherwise be an undefined or truncating cast; found by fuzzing).
+int32_t json_token_id(const json& v, const std::string& source, const std::string& message) {
+  const bool too_big = v.is_number_unsigned() ? v.get<uint64_t>() > (uint64_t)INT32_MAX
+                                              : v.is_number_integer() && v.get<int64_t>() > INT32_MAX;
+  if (!v.is_number_integer() || too_big) throw Error(source, message);
+  return v.get<int32_t>();
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -926,10 +935,7 @@ HfTokenizer::HfTokenizer(const json& j, const std::string& source) : impl_(std::
       throw Error(source, "unsupported BPE dropout (training-time only)");
     auto& B = I.bpe;
     for (auto it = model.at("vocab").begin(); it != model.at("vocab").end(); ++it) {
-      // A float or out-of-range id is an error here, not an undefined float-to-int cast (found by fuzzing).
-      if (!it.value().is_number_integer() || it.value().get<int64_t>() > INT32_MAX)
-        throw Error(source, "token '" + it.key() + "': the id must be an integer below 2^31");
-      int32_t id = it.value().get<int32_t>();
+      int32_t id = json_token_id(it.value(), source, "token '" + it.key() + "': the id must be an integer below 2^31");
       if (id < 0) throw Error(source, "negative id for token '" + it.key() + "'");
       B.vocab[it.key()] = id;
       if (static_cast<size_t>(id) >= B.id_to_token.size()) B.id_to_token.resize(id + 1);
@@ -991,9 +997,9 @@ HfTokenizer::HfTokenizer(const json& j, const std::string& source) : impl_(std::
     if (j.contains("added_tokens")) {
       for (const auto& a : j["added_tokens"]) {
         AddedToken t;
-        if (!a.at("id").is_number_integer() || a.at("id").get<int64_t>() > INT32_MAX || a.at("id").get<int64_t>() < 0)
-          throw Error(source, "added token: the id must be a non-negative integer below 2^31");
-        t.id = a.at("id").get<int32_t>();
+        const std::string bad_id = "added token: the id must be a non-negative integer below 2^31";
+        t.id = json_token_id(a.at("id"), source, bad_id);
+        if (t.id < 0) throw Error(source, bad_id);
         t.content = a.at("content").get<std::string>();
         t.special = a.value("special", false);
         t.lstrip = a.value("lstrip", false);
