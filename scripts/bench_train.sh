@@ -103,7 +103,8 @@ if [ ! -f "$E2E/model-$LAYERS/config.json" ]; then
   cp "$TOK/tokenizer.json" "$TOK/tokenizer_config.json" "$E2E/model-$LAYERS/"
 fi
 # UltraFeedback-like rows: a prompt of ~150 tokens, chosen and rejected answers of ~250 tokens each.
-python3 - "$E2E" "${E2E_PAIRS:-16}" "${E2E_PREP_PAIRS:-4000}" <<'PY'
+PREP="${E2E_PREP_PAIRS:-4000}"
+python3 - "$E2E" "${E2E_PAIRS:-16}" "$PREP" <<'PY'
 import json, random, sys
 out, n = sys.argv[1], int(sys.argv[2])
 rng = random.Random(0)
@@ -135,8 +136,9 @@ echo "# e2e: qwen3-0.6b shapes ($LAYERS layers, f32), batch 2 x $GA accumulation
   "$ROOT/configs/qwen3-0.6b-enhanced-kto.json" --dry-run --set model.path="$E2E/model-$LAYERS" \
   --set data.train="$E2E/prep.jsonl" --set data.eval="$E2E/eval.jsonl" > "$E2E/prep.json" 2> "$E2E/prep.log"
 read -r pw pu ps pm < "$E2E/prep.time"
-echo "## data preparation: ${E2E_PREP_PAIRS:-4000} rows in $pw s wall ($pu s user), peak RSS $((pm / 1024)) MiB;" \
-  "$(python3 -c "print(f'{${E2E_PREP_PAIRS:-4000} / max($pw, 1e-3):.0f} rows/s, the card split (61,135 rows) in about {61135 / (${E2E_PREP_PAIRS:-4000} / max($pw, 1e-3)):.0f} s')")"
+awk -v n="$PREP" -v w="$pw" -v u="$pu" -v m="$pm" 'BEGIN { r = n / (w > 0.001 ? w : 0.001);
+  printf "## data preparation: %d rows in %s s wall (%s s user), peak RSS %d MiB; %.0f rows/s, the card split (61,135 rows) in about %.0f s\n",
+    n, w, u, m / 1024, r, 61135 / r }'
 for v in ${E2E_VARIANTS:-plain shared precomputed_shared}; do
   case "$v" in
     plain) sets=(--set train.share_prompt_prefix=false --set train.precompute_ref_logps=false) ;;
