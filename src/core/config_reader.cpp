@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 namespace prospect {
@@ -56,10 +57,33 @@ T convert(const nlohmann::json& v, const std::string& where, const std::string& 
     if (!v.is_boolean()) return fail("a boolean");
     return v.get<bool>();
   } else if constexpr (std::is_integral_v<T>) {
-    if (v.is_number_integer()) return v.get<T>();
+    // Every path checks the range of T: a value that does not fit is an error, never a silent wrap
+    // (an int64 read into int) nor a float-to-integer conversion out of range (undefined behaviour).
+    const std::string range = "an integer in [" + std::to_string(std::numeric_limits<T>::min()) + ", " +
+                              std::to_string(std::numeric_limits<T>::max()) + "]";
+    if (v.is_number_unsigned()) {
+      const uint64_t u = v.get<uint64_t>();
+      if (u > (uint64_t)std::numeric_limits<T>::max()) return fail(range);
+      return (T)u;
+    }
+    if (v.is_number_integer()) {
+      const int64_t i = v.get<int64_t>();
+      if constexpr (std::is_signed_v<T>) {
+        if (i < (int64_t)std::numeric_limits<T>::min() || i > (int64_t)std::numeric_limits<T>::max())
+          return fail(range);
+      } else {
+        if (i < 0) return fail(range);
+      }
+      return (T)i;
+    }
     if (v.is_number_float()) {
-      double d = v.get<double>();
-      if (std::floor(d) == d && std::isfinite(d)) return (T)d;
+      const double d = v.get<double>();
+      if (!std::isfinite(d) || std::floor(d) != d) return fail("an integer");
+      // 2^(digits) bounds: exact in double, and the conversion below is defined strictly inside them.
+      const double hi = std::ldexp(1.0, std::numeric_limits<T>::digits);
+      const double lo = std::is_signed_v<T> ? -hi : 0.0;
+      if (d < lo || d >= hi) return fail(range);
+      return (T)d;
     }
     return fail("an integer");
   } else if constexpr (std::is_floating_point_v<T>) {

@@ -114,7 +114,8 @@ LoraConfig parse(const nlohmann::json& j, const std::string& source, bool strict
       check(it->is_number(), source, "'" + key + "." + it.key() + "' must be a number");
       if (key == "rank_pattern") {
         double v = it->get<double>();
-        check(v > 0 && std::floor(v) == v, source, "'rank_pattern." + it.key() + "' must be a positive integer");
+        check(v > 0 && std::floor(v) == v && v <= 1 << 30, source,
+              "'rank_pattern." + it.key() + "' must be a positive integer (at most 2^30)");
         c.rank_pattern[it.key()] = (int64_t)v;
       } else {
         c.alpha_pattern[it.key()] = it->get<double>();

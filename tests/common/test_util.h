@@ -2,9 +2,11 @@
 // Shared test helpers: source/binary locations, temporary directories, running the CLI.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace prospect::test {
 
@@ -13,6 +15,16 @@ inline std::filesystem::path golden_dir() { return source_dir() / "tests" / "gol
 inline std::filesystem::path cli_path() { return PROSPECT_CLI; }
 // The real Qwen3 tokenizer fetched by scripts/fetch_assets.sh (an ignored cache directory).
 inline std::filesystem::path qwen3_tokenizer_dir() { return source_dir() / ".cache" / "tokenizers" / "qwen3"; }
+
+// The inputs that once crashed a fuzz target (fuzz/regressions/<target>/), sorted. The fuzz run replays
+// them under the sanitizers; each parser's unit tests replay them too, so a plain build catches them.
+inline std::vector<std::filesystem::path> fuzz_regressions(const std::string& target) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& e : std::filesystem::directory_iterator(source_dir() / "fuzz" / "regressions" / target))
+    if (e.is_regular_file()) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 // A fresh temporary directory removed at scope exit.
 class TempDir {

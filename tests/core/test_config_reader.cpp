@@ -42,6 +42,35 @@ TEST(ConfigReader, TypeErrorsNameThePath) {
   EXPECT_THROW(t.check_range("x", 0.0, 0.0, 1.0, /*lo_open=*/true), Error);
 }
 
+// Found by the json_config fuzzer: a float integer beyond int64 was converted with a C cast (undefined
+// behaviour). Every integer read now checks the range of its type and names the key.
+TEST(ConfigReader, IntegersOutsideTheTypeRangeAreErrors) {
+  nlohmann::json j = {{"huge_float", 1.55556e43}, {"neg_float", -1e19},  {"big_for_int", int64_t(1) << 40},
+                      {"unsigned_max", UINT64_MAX}, {"negative", -3}, {"edge", 9223372036854775807LL},
+                      {"edge_float", 9223372036854775808.0}, {"int_max_float", 2147483647.0}};
+  ConfigReader r(j, "", "c.json");
+  auto expect_range_error = [&](auto fn, const std::string& key) {
+    try {
+      fn();
+      FAIL() << key << ": expected an error";
+    } catch (const Error& e) {
+      std::string m = e.what();
+      EXPECT_NE(m.find("'" + key + "'"), std::string::npos) << m;
+      EXPECT_NE(m.find("an integer in ["), std::string::npos) << m;
+    }
+  };
+  expect_range_error([&] { r.get<int64_t>("huge_float", 0); }, "huge_float");
+  expect_range_error([&] { r.get<int64_t>("neg_float", 0); }, "neg_float");
+  expect_range_error([&] { r.get<int>("big_for_int", 0); }, "big_for_int");
+  expect_range_error([&] { r.get<int64_t>("unsigned_max", 0); }, "unsigned_max");
+  expect_range_error([&] { r.get<uint64_t>("negative", 0); }, "negative");
+  expect_range_error([&] { r.get<int64_t>("edge_float", 0); }, "edge_float");  // 2^63 itself
+  EXPECT_EQ(r.get<uint64_t>("unsigned_max", 0), UINT64_MAX);
+  EXPECT_EQ(r.get<int64_t>("edge", 0), INT64_MAX);
+  EXPECT_EQ(r.get<int64_t>("negative", 0), -3);
+  EXPECT_EQ(r.get<int>("int_max_float", 0), 2147483647);
+}
+
 TEST(ConfigReader, CommentsAndOverrides) {
   nlohmann::json j = {{"_comment", "run me"}, {"a", {{"b", 1}}}};
   prospect::apply_override(j, "a.b=2");

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "prospect/core/error.h"
+#include "prospect/core/fs.h"
 #include "prospect/lora/config.h"
 #include "prospect/lora/lora.h"
 #include "prospect/model/linear.h"
@@ -341,4 +342,18 @@ TEST(LoraConfig, WritesPeftAdapterConfig) {
   // Round trip through the tolerant reader.
   auto back = LoraConfig::from_peft_json(j);
   EXPECT_EQ(back.to_peft_json(), j);
+}
+
+// fuzz/regressions/json_config: each input once crashed the json_config target (a float beyond int64
+// read as an integer). Replayed here through the same parsers: one prospect::Error, nothing else.
+TEST(LoraConfig, FuzzRegressionsGiveOneCleanError) {
+  auto inputs = prospect::test::fuzz_regressions("json_config");
+  ASSERT_FALSE(inputs.empty());
+  for (const auto& f : inputs) {
+    const auto j = nlohmann::json::parse(prospect::read_text_file(f));
+    EXPECT_THROW(LoraConfig::from_json(j), Error) << f;
+    EXPECT_THROW(LoraConfig::from_peft_json(j), Error) << f;
+  }
+  // rank_pattern went through the same cast.
+  EXPECT_THROW(LoraConfig::from_json({{"r", 8}, {"rank_pattern", {{"q_proj", 1e30}}}}), Error);
 }
