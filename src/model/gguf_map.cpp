@@ -186,6 +186,7 @@ GgufMetadata gguf_tokenizer_metadata(const fs::path& dir, const ModelConfig& c) 
   std::vector<int32_t> types(V, UNUSED);
   std::vector<bool> seen(V, false);
   for (const auto& [tok, idj] : tj["model"]["vocab"].items()) {
+    check(idj.is_number_integer(), tf, "token '" + tok + "' has a non-integer id " + idj.dump());
     const int64_t id = idj.get<int64_t>();
     check(id >= 0 && id < V, tf, "token '" + tok + "' has id " + std::to_string(id) + " outside the model's vocab_size " + std::to_string(V));
     tokens[id] = tok, types[id] = NORMAL, seen[id] = true;

@@ -416,4 +416,21 @@ TEST(GgufCli, InspectListsAndRejectsMalformedFiles) {
   EXPECT_FALSE(fs::exists(tmp / "x.gguf"));
 }
 
+// fuzz/regressions/gguf: each input once crashed the gguf target - a metadata string that is not
+// UTF-8, on which `inspect` threw while printing. It prints every file, bytes it cannot show replaced
+// by U+FFFD, and the output parses as JSON.
+TEST(GgufCli, InspectPrintsFuzzRegressionsAsValidJson) {
+  const auto inputs = prospect::test::fuzz_regressions("gguf");
+  ASSERT_FALSE(inputs.empty());
+  for (const auto& f : inputs) {
+    const auto r = run_cli("inspect '" + f.string() + "'");
+    if (r.rc != 0) {  // a clean one-line refusal is also acceptable
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << f << ": " << r.err;
+      continue;
+    }
+    EXPECT_NO_THROW((void)json::parse(r.out)) << f;
+    EXPECT_NE(r.out.find("\xEF\xBF\xBD"), std::string::npos) << f << ": no replaced bytes in " << r.out.substr(0, 400);
+  }
+}
+
 }  // namespace

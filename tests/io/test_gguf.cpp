@@ -269,3 +269,4 @@ TEST(Gguf, MalformedFilesGiveOneClearError) {
 }
 
 }  // namespace
+

@@ -216,3 +216,22 @@ TEST(Parquet, TruncatedAndByteFlippedFilesGiveCleanErrors) {
   EXPECT_GT(errors, 500);
   EXPECT_GT(decoded, 100);  // flips inside string bytes decode to other strings
 }
+
+// fuzz/regressions/parquet: each input once crashed the parquet target (levels that do not fit the
+// schema). Replayed through what the target does: one prospect::Error naming the file.
+TEST(Parquet, FuzzRegressionsGiveOneCleanError) {
+  auto inputs = prospect::test::fuzz_regressions("parquet");
+  ASSERT_FALSE(inputs.empty());
+  for (const auto& f : inputs) {
+    try {
+      io::ParquetReader r(f);
+      (void)r.schema();
+      for (int g = 0; g < r.num_row_groups(); ++g) (void)r.read_row_group(g);
+      ADD_FAILURE() << f << " was read without an error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(f.filename().string()), std::string::npos) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << f << ": not a prospect::Error: " << e.what();
+    }
+  }
+}

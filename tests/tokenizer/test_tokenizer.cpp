@@ -399,3 +399,21 @@ TEST(TokenizerErrors, MalformedFilesAreNamed) {
   prospect::test::TempDir empty;
   EXPECT_THROW(Tokenizer::load(empty.path()), prospect::Error);
 }
+
+// fuzz/regressions/tokenizer_json: each input once crashed the tokenizer_json target (token ids that
+// were not integers). Replayed through construction: one prospect::Error naming the file.
+TEST(HfTokenizer, FuzzRegressionsGiveOneCleanError) {
+  auto inputs = prospect::test::fuzz_regressions("tokenizer_json");
+  ASSERT_FALSE(inputs.empty());
+  for (const auto& f : inputs) {
+    const auto j = nlohmann::json::parse(prospect::read_text_file(f));
+    try {
+      prospect::tokenizer::HfTokenizer tok(j, f.string());
+      ADD_FAILURE() << f << " was accepted";
+    } catch (const prospect::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(f.filename().string()), std::string::npos) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << f << ": not a prospect::Error: " << e.what();
+    }
+  }
+}
