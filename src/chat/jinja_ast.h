@@ -31,6 +31,7 @@ struct Expr {
   ExprP a, b, c;                   // operands: object/callee/lhs, index/rhs/then, step/else
   std::vector<std::string> ops;    // Compare operators ("==", "in", "notin", ...)
   bool negated = false;            // Test: "is not"
+  int depth = 1;                   // 1 + the deepest operand's depth (the parser bounds it)
   Expr(EK k, int ln) : kind(k), line(ln) {}
 };
 

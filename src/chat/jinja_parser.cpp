@@ -2,7 +2,9 @@
 // lstrip_blocks=True, keep_trailing_newline=False, loopcontrols. The lexer follows jinja2's lexer.py
 // (newline normalisation, whitespace control, brace balancing inside tags); the grammar and operator
 // precedence follow jinja2's parser.py.
+#include <algorithm>
 #include <cstring>
+#include <string>
 #include <set>
 
 #include "jinja_ast.h"
@@ -311,6 +313,13 @@ class Lexer {
   int line_ = 1;
 };
 
+// Bounds on a template's shape. Each nesting level of the source costs a dozen recursive parser frames,
+// and each level of an expression tree a frame of evaluation and of destruction, so a hostile template
+// ("((((...", "1+1+1+..." thousands long) would otherwise end in a stack overflow instead of an error.
+// Python's Jinja2 stops near 100 nested parentheses with a RecursionError; real chat templates use < 10.
+constexpr int kMaxNesting = 100;
+constexpr int kMaxExprDepth = 256;
+
 class Parser {
  public:
   explicit Parser(std::vector<Token> toks) : t_(std::move(toks)) {}
@@ -358,6 +367,7 @@ class Parser {
 
   // Parses statements until a block tag whose name is in `ends` (consumed up to the name).
   Body parse_body(std::initializer_list<const char*> ends, std::string* found) {
+    Nest nest(*this);
     Body body;
     while (true) {
       const Token& tk = cur();
@@ -555,10 +565,11 @@ class Parser {
       if (cur().t == TT::VarEnd || cur().t == TT::BlockEnd || is_op(")") || is_name("if")) break;
       t->items.push_back(parse_expression(with_condexpr));
     }
-    return t;
+    return sized(std::move(t));
   }
 
   ExprP parse_expression(bool with_condexpr = true) {
+    Nest nest(*this);
     ExprP e = parse_or();
     if (!with_condexpr) return e;
     while (is_name("if")) {
@@ -571,7 +582,7 @@ class Parser {
         ++p_;
         c->c = parse_expression(true);
       }
-      e = std::move(c);
+      e = sized(std::move(c));
     }
     return e;
   }
@@ -581,7 +592,7 @@ class Parser {
     e->name = op;
     e->a = std::move(l);
     e->b = std::move(r);
-    return e;
+    return sized(std::move(e));
   }
 
   ExprP parse_or() {
@@ -604,11 +615,12 @@ class Parser {
   }
   ExprP parse_not() {
     if (is_name("not")) {
+      Nest nest(*this);
       int line = cur().line;
       ++p_;
       auto e = std::make_unique<Expr>(EK::Not, line);
       e->a = parse_not();
-      return e;
+      return sized(std::move(e));
     }
     return parse_compare();
   }
@@ -636,7 +648,7 @@ class Parser {
       cmp->ops.push_back(op);
       cmp->items.push_back(parse_math1());
     }
-    return cmp ? std::move(cmp) : std::move(first);
+    return cmp ? sized(std::move(cmp)) : std::move(first);
   }
   ExprP parse_math1() {
     ExprP l = parse_concat();
@@ -673,9 +685,11 @@ class Parser {
   ExprP parse_unary(bool with_filter) {
     ExprP node;
     if (is_op("-") || is_op("+")) {
+      Nest nest(*this);
       Token op = next();
       node = std::make_unique<Expr>(op.v == "-" ? EK::Neg : EK::Pos, op.line);
       node->a = parse_unary(false);
+      node = sized(std::move(node));
     } else {
       node = parse_primary();
     }
@@ -733,7 +747,7 @@ class Parser {
         t->items.push_back(parse_expression(true));
       }
       expect_op(")");
-      return t;
+      return sized(std::move(t));
     }
     if (is_op("[")) {
       ++p_;
@@ -746,7 +760,7 @@ class Parser {
         l->items.push_back(parse_expression(true));
       }
       expect_op("]");
-      return l;
+      return sized(std::move(l));
     }
     if (is_op("{")) {
       ++p_;
@@ -761,7 +775,7 @@ class Parser {
         d->items.push_back(parse_expression(true));
       }
       expect_op("}");
-      return d;
+      return sized(std::move(d));
     }
     fail(line, "unexpected " + describe(tk) + " in expression");
   }
@@ -775,13 +789,13 @@ class Parser {
           auto e = std::make_unique<Expr>(EK::GetAttr, line);
           e->a = std::move(node);
           e->name = next().v;
-          node = std::move(e);
+          node = sized(std::move(e));
         } else if (cur().t == TT::Int) {
           auto e = std::make_unique<Expr>(EK::GetItem, line);
           e->a = std::move(node);
           e->b = std::make_unique<Expr>(EK::Literal, line);
           e->b->value = Value::integer(next().i);
-          node = std::move(e);
+          node = sized(std::move(e));
         } else fail(line, "expected an attribute name after '.'");
       } else if (is_op("[")) {
         node = parse_subscript(std::move(node));
@@ -813,13 +827,13 @@ class Parser {
       auto e = std::make_unique<Expr>(EK::GetItem, line);
       e->a = std::move(node);
       e->b = std::move(parts[0]);
-      return e;
+      return sized(std::move(e));
     }
     auto e = std::make_unique<Expr>(EK::Slice, line);
     e->a = std::move(node);
     e->items.resize(3);
     for (int k = 0; k < 3; ++k) e->items[k] = std::move(parts[k]);
-    return e;
+    return sized(std::move(e));
   }
 
   void parse_args(Expr& e) {
@@ -848,7 +862,7 @@ class Parser {
     auto e = std::make_unique<Expr>(EK::Call, cur().line);
     e->a = std::move(node);
     parse_args(*e);
-    return e;
+    return sized(std::move(e));
   }
 
   // `| name(args) | name ...`; leading_pipe=false for the filter tag (`{% filter upper %}`).
@@ -868,7 +882,7 @@ class Parser {
       e->name = nm;
       e->a = std::move(node);
       if (is_op("(")) parse_args(*e);
-      node = std::move(e);
+      node = sized(std::move(e));
     }
     return node;
   }
@@ -902,15 +916,43 @@ class Parser {
           ExprP arg = parse_primary();
           e->items.push_back(parse_postfix(std::move(arg)));
         }
-        node = std::move(e);
+        node = sized(std::move(e));
       } else if (is_op("(")) {
         node = parse_call(std::move(node));
       } else return node;
     }
   }
 
+  // One level of recursive descent (a parenthesis, a nested block, a unary operator).
+  struct Nest {
+    Parser& p;
+    explicit Nest(Parser& q) : p(q) {
+      if (++p.nesting_ > kMaxNesting) {
+        --p.nesting_;
+        fail(p.cur().line, "the template nests deeper than " + std::to_string(kMaxNesting) + " levels");
+      }
+    }
+    ~Nest() { --p.nesting_; }
+  };
+
+  // A compound node's depth from its operands'; fails past kMaxExprDepth.
+  ExprP sized(ExprP e) {
+    int d = 0;
+    auto see = [&d](const ExprP& x) {
+      if (x) d = std::max(d, x->depth);
+    };
+    see(e->a), see(e->b), see(e->c);
+    for (const auto& x : e->items) see(x);
+    for (const auto& k : e->kwargs) see(k.value);
+    e->depth = d + 1;
+    if (e->depth > kMaxExprDepth)
+      fail(e->line, "an expression nests deeper than " + std::to_string(kMaxExprDepth) + " operations");
+    return e;
+  }
+
   std::vector<Token> t_;
   size_t p_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace

@@ -2,7 +2,11 @@
 // were confirmed with jinja2 3.1.6 under transformers' settings).
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "prospect/chat/chat_template.h"
+#include "test_util.h"
 
 using prospect::chat::ChatTemplate;
 using prospect::chat::TemplateRaise;
@@ -178,6 +182,45 @@ TEST(JinjaErrors, SyntaxErrorsNameTheLine) {
                           "ok\n{{ x ) }}", "ok\n{% endif %}"}) {
     std::string e = error_of(bad);
     EXPECT_NE(e.find("line 2"), std::string::npos) << bad << " -> " << e;
+  }
+}
+
+TEST(JinjaErrors, DeepNestingAndEndlessRecursionAreErrorsNotStackOverflows) {
+  auto rep = [](const std::string& s, int n) {
+    std::string out;
+    for (int k = 0; k < n; ++k) out += s;
+    return out;
+  };
+  const std::string countdown =
+      "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{% else %}x{% endif %}{% endmacro %}{{ f(N) }}";
+  // What jinja2 3.1.6 renders stays renderable: 200 macro levels, 50 parentheses, a 200-term chain.
+  EXPECT_EQ(R(countdown, {{"N", 200}}), "x");
+  EXPECT_EQ(R("{{ " + rep("(", 50) + "7" + rep(")", 50) + " }}"), "7");
+  EXPECT_EQ(R("{{ 0" + rep(" + 1", 200) + " }}"), "200");
+  // Beyond the bounds: one error naming the cause (jinja2 raises RecursionError for each of these).
+  std::string e = error_of(countdown, {{"N", 100000}});
+  EXPECT_NE(e.find("recurses deeper than"), std::string::npos) << e;
+  for (const std::string& tpl : {"{{ " + rep("(", 5000) + "1" + rep(")", 5000) + " }}",
+                                 "{{ " + rep("not ", 5000) + "x }}", "{{ " + rep("-", 5000) + "1 }}",
+                                 "{{ " + rep("[", 5000) + rep("]", 5000) + " }}", rep("{% if x %}", 5000)}) {
+    e = error_of(tpl);
+    EXPECT_NE(e.find("nests deeper than 100 levels"), std::string::npos) << tpl.substr(0, 20) << ": " << e;
+  }
+  for (const std::string& tpl : {"{{ 0" + rep(" + 1", 5000) + " }}", "{{ x" + rep(".a", 5000) + " }}",
+                                 "{{ x" + rep(" | string", 5000) + " }}", "{{ x" + rep("()", 5000) + " }}"}) {
+    e = error_of(tpl);
+    EXPECT_NE(e.find("nests deeper than 256 operations"), std::string::npos) << tpl.substr(0, 20) << ": " << e;
+  }
+  // The fuzzer's finding (an endless macro, a stack overflow under ASan) and its kin in
+  // fuzz/regressions/jinja: one prospect::Error each.
+  const auto files = prospect::test::fuzz_regressions("jinja");
+  EXPECT_GE(files.size(), 3u);
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    e = error_of(ss.str(), kCtx);
+    EXPECT_NE(e.find("deeper than"), std::string::npos) << f << ": " << e;
   }
 }
 
