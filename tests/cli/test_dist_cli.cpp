@@ -60,10 +60,16 @@ const Assets& assets() {
 }
 
 // per_device: the batch of one rank; the 1-process reference runs with 2 x per_device.
+// init_lora_weights false (PEFT's random B) starts the policy away from the reference: with the default
+// B = 0 every reward at step 1 is 0 up to rounding, and the rounding differs between a batch of 4 and
+// two of 2 (other padded lengths, other GEMM blockings). Its sign then picks the side of enhanced KTO's
+// value-function kink (a slope ratio of lambda = 2.25) and of every "reward > 0" metric: the two runs
+// disagreed on a CI machine (eval preference accuracy 0 vs 1/3 before any step) while agreeing here.
 nlohmann::json config(const fs::path& out, const nlohmann::json& loss, int64_t per_device) {
   const auto& a = assets();
   return {{"model", {{"path", a.base.string()}, {"dtype", "f32"}, {"device", "cpu"}}},
-          {"lora", {{"r", 4}, {"lora_alpha", 8}, {"lora_dropout", 0.0}, {"target_modules", {"q_proj", "v_proj"}}}},
+          {"lora", {{"r", 4}, {"lora_alpha", 8}, {"lora_dropout", 0.0}, {"target_modules", {"q_proj", "v_proj"}},
+                    {"init_lora_weights", false}}},
           {"loss", loss},
           {"data", {{"train", a.train.string()}, {"eval", a.eval.string()}, {"max_length", 48}}},
           {"train", {{"per_device_train_batch_size", per_device}, {"per_device_eval_batch_size", per_device},
@@ -95,15 +101,36 @@ std::vector<nlohmann::json> train_records(const fs::path& run) {
   return prospect::train::read_metrics_jsonl(run / "metrics.jsonl");
 }
 
-double max_adapter_diff(const fs::path& a, const fs::path& b) {
+// Element-wise |a - b| over the adapters' tensors: the largest, and the fraction above 1e-6.
+struct AdapterDiff {
+  double max = 0, frac_above_1e6 = 0;
+};
+AdapterDiff adapter_diff(const fs::path& a, const fs::path& b) {
   auto fa = prospect::io::SafetensorsFile::open(a / "adapter/adapter_model.safetensors");
   auto fb = prospect::io::SafetensorsFile::open(b / "adapter/adapter_model.safetensors");
-  double m = 0;
+  AdapterDiff r;
+  int64_t above = 0, n = 0;
   EXPECT_EQ(fa->tensors().size(), fb->tensors().size());
   EXPECT_GT(fa->tensors().size(), 0u);
-  for (const auto& [n, info] : fa->tensors())
-    m = std::max(m, (fa->get(n) - fb->get(n)).abs().max().template item<double>());
-  return m;
+  for (const auto& [name, info] : fa->tensors()) {
+    auto d = (fa->get(name) - fb->get(name)).abs();
+    r.max = std::max(r.max, d.max().template item<double>());
+    above += (d > 1e-6).sum().template item<int64_t>();
+    n += d.numel();
+  }
+  r.frac_above_1e6 = n ? (double)above / (double)n : 0.0;
+  return r;
+}
+
+// The two runs' adapters agree to rounding, except where Adam amplifies it: an element whose gradient
+// is near 0 (terms that cancel) moves by lr * m / (sqrt(v) + eps) with m of either sign, so rounding in
+// the gradient can move it by a fraction of lr per step (seen: one element of 1792 off by 1.4e-5, every
+// other within 4e-7). Hence: every element within 1e-4 (lr 2e-3, 3 steps) and 99% within 1e-6. A real
+// difference (another batch on a rank, a wrong reduction) moves most elements by ~lr.
+void expect_same_adapter(const fs::path& a, const fs::path& b) {
+  const auto d = adapter_diff(a, b);
+  EXPECT_LE(d.max, 1e-4);
+  EXPECT_LE(d.frac_above_1e6, 0.01);
 }
 
 // The 1-process run with batch 2b and the 2-rank run with batch b agree.
@@ -124,7 +151,7 @@ void expect_equivalent(const std::string& name, const nlohmann::json& loss, cons
   EXPECT_EQ(run["summary"]["effective_batch_size"],
             prospect::read_json_file(tmp / "one" / "prospect_run.json")["summary"]["effective_batch_size"]);
 
-  EXPECT_LE(max_adapter_diff(tmp / "one", tmp / "two"), 1e-5);
+  expect_same_adapter(tmp / "one", tmp / "two");
   auto m1 = train_records(tmp / "one"), m2 = train_records(tmp / "two");
   ASSERT_EQ(m1.size(), m2.size());
   int compared = 0;
