@@ -93,7 +93,9 @@ TEST(Device, ParsesDtypesAndDevices) {
   EXPECT_THROW(prospect::parse_dtype("int3"), Error);
   EXPECT_EQ(prospect::parse_device("cpu").type(), torch::kCPU);
   EXPECT_THROW(prospect::parse_device("tpu"), Error);
-  if (!torch::cuda::is_available()) EXPECT_THROW(prospect::parse_device("cuda"), Error);
+  if (!torch::cuda::is_available()) {
+    EXPECT_THROW(prospect::parse_device("cuda"), Error);
+  }
 }
 
 TEST(AtomicDir, UncommittedLeavesNothing) {

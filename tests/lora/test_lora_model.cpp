@@ -132,7 +132,9 @@ TEST_P(MergeEquivalence, MergedModelScoresEqualAdapterModel) {
   EXPECT_EQ(merge_into(m, "default"), 14);
   EXPECT_FALSE(LoraModel(m).has_adapter("default"));
   EXPECT_LT(maxdiff(logps(m, ids), adapted), 1e-5);
-  if (p.tied) EXPECT_FALSE(m->lm_head.defined());
+  if (p.tied) {
+    EXPECT_FALSE(m->lm_head.defined());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Lora, MergeEquivalence,

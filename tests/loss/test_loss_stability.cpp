@@ -81,7 +81,9 @@ TEST(LossStability, FiniteLossAndGradientsAtTheExtremes) {
           for (const auto& [k, v] : out.metrics) ASSERT_TRUE(std::isfinite(v)) << k;
           out.loss.backward();
           for (auto& [name, t] : grad_leaves(in))
-            if (t.grad().defined()) ASSERT_TRUE(all_finite(t.grad())) << name << " " << t.grad();
+            if (t.grad().defined()) {
+              ASSERT_TRUE(all_finite(t.grad())) << name << " " << t.grad();
+            }
         }
       }
     }

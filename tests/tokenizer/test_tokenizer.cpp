@@ -41,10 +41,12 @@ void check_goldens(const Tokenizer& tok, const json& cases, bool check_special, 
   for (const auto& c : cases) {
     std::string text = c["text"];
     EXPECT_EQ(tok.encode(text), ids_of(c["ids"])) << "text " << show(text);
-    if (check_special && c.contains("ids_with_special"))
+    if (check_special && c.contains("ids_with_special")) {
       EXPECT_EQ(tok.encode(text, true), ids_of(c["ids_with_special"])) << "text " << show(text);
-    if (check_decode && c.contains("decoded"))
+    }
+    if (check_decode && c.contains("decoded")) {
       EXPECT_EQ(tok.decode(ids_of(c["ids"])), c["decoded"].get<std::string>()) << "text " << show(text);
+    }
     ++n;
   }
   EXPECT_GT(n, 100);
