@@ -98,7 +98,9 @@ TEST_F(EvalCli, MultipleChoiceAndTruthfulQAMatchInProcessScores) {
     const auto& got = res["results"][task];
     EXPECT_EQ(got["n"], want["n"]);
     EXPECT_NEAR(got["acc"].get<double>(), want["acc"].get<double>(), 1e-9) << task;
-    if (want.contains("acc_norm")) EXPECT_NEAR(got["acc_norm"].get<double>(), want["acc_norm"].get<double>(), 1e-9);
+    if (want.contains("acc_norm")) {
+      EXPECT_NEAR(got["acc_norm"].get<double>(), want["acc_norm"].get<double>(), 1e-9);
+    }
     EXPECT_EQ(res["model"]["fingerprint"].get<std::string>(), eval::model_fingerprint(model_dir()));
     EXPECT_EQ(res["config"]["num_fewshot"].get<int64_t>(), 0);
   }

@@ -74,7 +74,7 @@ TEST(ModelCli, MalformedCheckpointIsOneLineError) {
     std::ofstream f(st, std::ios::binary | std::ios::trunc);
     f.write(bytes.data(), (std::streamsize)bytes.size() / 2);  // truncated
   }
-  for (const std::string cmd : {"score --model '" + dir.string() + "' --ids 1,2", "inspect '" + dir.string() + "'"}) {
+  for (const std::string& cmd : {"score --model '" + dir.string() + "' --ids 1,2", "inspect '" + dir.string() + "'"}) {
     auto r = run_cli(cmd);
     EXPECT_NE(r.rc, 0) << cmd;
     EXPECT_NE(r.err.find(st.string()), std::string::npos) << r.err;

@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace prospect::test {
 
@@ -24,6 +27,16 @@ inline std::vector<std::filesystem::path> fuzz_regressions(const std::string& ta
     if (e.is_regular_file()) out.push_back(e.path());
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// The rows of a JSONL file (blank lines skipped), with their key order kept.
+inline std::vector<nlohmann::ordered_json> read_jsonl_rows(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::vector<nlohmann::ordered_json> rows;
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) rows.push_back(nlohmann::ordered_json::parse(line));
+  return rows;
 }
 
 // A fresh temporary directory removed at scope exit.

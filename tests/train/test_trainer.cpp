@@ -233,7 +233,9 @@ TEST(Trainer, EvaluationReportsPreferenceAccuracy) {
     double acc = r["eval_preference_accuracy"];
     EXPECT_GE(acc, 0.0);
     EXPECT_LE(acc, 1.0);
-    if (r["step"] == 0) EXPECT_EQ(acc, 0.0);  // fresh adapter (B = 0): policy == reference, no pair wins
+    if (r["step"] == 0) {
+      EXPECT_EQ(acc, 0.0);  // fresh adapter (B = 0): policy == reference, no pair wins
+    }
     EXPECT_TRUE(r.contains("eval_rewards/chosen"));
   }
   EXPECT_EQ(evals, 3);  // start, step 1, step 2
@@ -276,7 +278,9 @@ TEST(Trainer, PairedLossesTrain) {
     auto ls = losses_of(tmp / type);
     ASSERT_EQ(ls.size(), 3u) << type;
     for (double v : ls) EXPECT_TRUE(std::isfinite(v)) << type;
-    if (std::string(type) == "dpo") EXPECT_NEAR(ls[0], std::log(2.0), 1e-6);  // r = 0 at start: -log σ(0)
+    if (std::string(type) == "dpo") {
+      EXPECT_NEAR(ls[0], std::log(2.0), 1e-6);  // r = 0 at start: -log σ(0)
+    }
     auto recs = train::read_metrics_jsonl(tmp / type / "metrics.jsonl");
     EXPECT_TRUE(recs.back().contains("eval_preference_accuracy")) << type;
   }
