@@ -2,10 +2,8 @@
 // were confirmed with jinja2 3.1.6 under transformers' settings).
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "prospect/chat/chat_template.h"
+#include "prospect/core/fs.h"
 #include "test_util.h"
 
 using prospect::chat::ChatTemplate;
@@ -216,10 +214,7 @@ TEST(JinjaErrors, DeepNestingAndEndlessRecursionAreErrorsNotStackOverflows) {
   const auto files = prospect::test::fuzz_regressions("jinja");
   EXPECT_GE(files.size(), 3u);
   for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    e = error_of(ss.str(), kCtx);
+    e = error_of(prospect::read_text_file(f), kCtx);
     EXPECT_NE(e.find("deeper than"), std::string::npos) << f << ": " << e;
   }
 }

@@ -72,7 +72,7 @@ std::string recipe_args(const fs::path& out) {
 // Loss-side numbers of each logged step (timings differ between runs).
 std::vector<std::map<std::string, double>> step_metrics(const fs::path& run) {
   std::vector<std::map<std::string, double>> out;
-  for (const auto& j : prospect::test::read_jsonl_rows(run / "metrics.jsonl")) {
+  for (const auto& j : read_jsonl_rows(run / "metrics.jsonl")) {
     std::map<std::string, double> m;
     for (auto& [k, v] : j.items())
       if (v.is_number() && k.find("time") == std::string::npos && k.find("per_second") == std::string::npos &&
@@ -93,7 +93,7 @@ TEST(DataCli, InspectShowsSchemaRowCountAndFirstRows) {
   EXPECT_EQ(j["files"][0]["row_groups"], 3);
   EXPECT_EQ(j["schema"]["messages"], "list<struct<content: string, role: string>>");
   EXPECT_EQ(j["schema"]["score_chosen"], "double");
-  const auto want = prospect::test::read_jsonl_rows(pq_dir() / "uf.jsonl");
+  const auto want = read_jsonl_rows(pq_dir() / "uf.jsonl");
   ASSERT_EQ(j["first_rows"].size(), 2u);
   EXPECT_EQ(j["first_rows"][0], want[0]);
   EXPECT_EQ(j["first_rows"][1], want[1]);
@@ -103,7 +103,7 @@ TEST(DataCli, ConvertShardsToJsonlAndFailCleanly) {
   TempDir tmp;
   auto r = run_cli("data convert '" + (pq_dir() / "shards").string() + "' '" + (tmp / "out.jsonl").string() + "'");
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(prospect::test::read_jsonl_rows(tmp / "out.jsonl"), prospect::test::read_jsonl_rows(pq_dir() / "uf.jsonl"));
+  EXPECT_EQ(read_jsonl_rows(tmp / "out.jsonl"), read_jsonl_rows(pq_dir() / "uf.jsonl"));
 
   // A truncated shard: one error line naming the file, nonzero exit, no output and no temp file left.
   const std::string full = prospect::read_text_file(pq_dir() / "uf_pw_snappy_v1_dict.parquet");

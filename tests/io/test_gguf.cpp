@@ -269,4 +269,3 @@ TEST(Gguf, MalformedFilesGiveOneClearError) {
 }
 
 }  // namespace
-

@@ -12,6 +12,7 @@
 #include "test_util.h"
 
 using namespace prospect;
+using prospect::test::read_jsonl_rows;
 using prospect::test::TempDir;
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
@@ -59,7 +60,7 @@ class ParquetGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ParquetGolden, ReadsBackEqualToTheWritersJsonl) {
   const fs::path file = pq_dir() / GetParam();
-  const auto expected = prospect::test::read_jsonl_rows(reference_for(GetParam()));
+  const auto expected = read_jsonl_rows(reference_for(GetParam()));
   ASSERT_FALSE(expected.empty());
   io::ParquetReader r(file);
   EXPECT_EQ(r.num_rows(), (int64_t)expected.size());
@@ -94,7 +95,7 @@ TEST(Parquet, ShardsInNameOrderAreTheJsonlRows) {
   std::vector<ojson> rows;
   for (const char* s : {"uf_part-00000-of-00002.parquet", "uf_part-00001-of-00002.parquet"})
     for (auto& r : read_parquet(pq_dir() / "shards" / s)) rows.push_back(std::move(r));
-  EXPECT_EQ(rows, prospect::test::read_jsonl_rows(pq_dir() / "uf.jsonl"));
+  EXPECT_EQ(rows, read_jsonl_rows(pq_dir() / "uf.jsonl"));
 }
 
 TEST(Parquet, SchemaUsesArrowStyleTypes) {
@@ -123,7 +124,7 @@ TEST(Parquet, SelectedColumnsOnlyAndSkippedColumnsAreNeverDecoded) {
   // Break the first PLAIN length prefix of prompt_id's dictionary (its values are unique 64-hex
   // strings): decoding that column must now fail, reading the others must not notice.
   std::string b = bytes_of(pq_dir() / "uf_pw_uncompressed_v1_dict.parquet");
-  const std::string id0 = prospect::test::read_jsonl_rows(pq_dir() / "uf.jsonl")[0]["prompt_id"].get<std::string>();
+  const std::string id0 = read_jsonl_rows(pq_dir() / "uf.jsonl")[0]["prompt_id"].get<std::string>();
   const size_t at = b.find(id0);
   ASSERT_NE(at, std::string::npos);
   ASSERT_GE(at, 4u);
@@ -132,7 +133,7 @@ TEST(Parquet, SelectedColumnsOnlyAndSkippedColumnsAreNeverDecoded) {
   write_bytes(broken, b);
 
   const auto rows = read_parquet(broken, {"prompt", "chosen", "score_rejected", "not_a_column"});
-  const auto expected = prospect::test::read_jsonl_rows(pq_dir() / "uf.jsonl");
+  const auto expected = read_jsonl_rows(pq_dir() / "uf.jsonl");
   ASSERT_EQ(rows.size(), expected.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     ASSERT_EQ(rows[i].size(), 3u);
